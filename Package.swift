@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the library get a modern x86-64 level (AVX2 + FMA); other
+// architectures (aarch64) build with their defaults.
+#if arch(x86_64)
+let releaseCodegen: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+#else
+let releaseCodegen: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+#endif
+
+let package = Package(
+    name: "MedInfer",
+    products: [
+        // libmedinfer.so: the only artefact hosts link.
+        .library(name: "medinfer", type: .dynamic, targets: ["MedInfer"]),
+    ],
+    targets: [
+        // json-c, the JSON parser the model readers use (apt: libjson-c-dev).
+        .systemLibrary(name: "CJSONC", path: "Sources/CJSONC", pkgConfig: "json-c",
+                       providers: [.apt(["libjson-c-dev"])]),
+        // The public C header, imported by the ABI layer so Swift and C agree on types.
+        .systemLibrary(name: "CMedInferABI", path: "include"),
+        // The engine: model IR, format readers, scorers. Pure Swift, no Foundation.
+        .target(name: "MedInferCore", dependencies: ["CJSONC"], swiftSettings: releaseCodegen),
+        // The C ABI: argument validation, handles, status codes. Built into libmedinfer.so
+        // with the Swift runtime linked in statically and only medinfer_* exported.
+        .target(
+            name: "MedInfer",
+            dependencies: ["MedInferCore", "CMedInferABI"],
+            swiftSettings: releaseCodegen,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib",
+                    "-Xlinker", "--no-undefined",
+                    "-Xlinker", "--version-script=Sources/MedInfer/exports.map",
+                ], .when(configuration: .release)),
+            ]
+        ),
+        .testTarget(name: "MedInferCoreTests", dependencies: ["MedInferCore"]),
+        .testTarget(name: "MedInferTests", dependencies: ["MedInfer", "CMedInferABI"],
+                    exclude: ["Fixtures"]),
+    ]
+)

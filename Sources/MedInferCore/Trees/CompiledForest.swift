@@ -1,0 +1,107 @@
+/// A node as the scorer reads it: 16 bytes, four to a cache line. The two children of a
+/// node are adjacent (`right == left + 1`), so a step is `left + goesRight`, no branch.
+/// A leaf points to itself with threshold +inf and NaN going left, so the scorer can run
+/// every tree for a fixed number of steps (its depth) without testing for leaves.
+struct PackedNode {
+    var threshold: Float
+    var feature: UInt32
+    var left: UInt32
+    /// Bit 0: NaN goes left. Bit 1: LightGBM zero-as-missing. Bit 2: categorical split,
+    /// with the forest-wide category set index in bits 8 and up.
+    var flags: UInt32
+
+    static let defaultLeftFlag: UInt32 = 1
+    static let zeroIsMissingFlag: UInt32 = 2
+    static let categoricalFlag: UInt32 = 4
+}
+
+/// Per-tree facts the scorer needs, kept together for one load per tree.
+struct CompiledTree {
+    var root: UInt32
+    var depth: UInt32
+    /// First value of this tree in the forest's value arrays; the value of the node at
+    /// position `root + i` starts at `valueBase + i * leafWidth`.
+    var valueBase: Int
+    var leafWidth: Int
+    var outputIndex: Int
+    /// Only numeric splits with NaN-follows-default: the branch-free path applies.
+    var isPlain: Bool
+}
+
+/// A tree ensemble flattened for scoring: all trees in one node array laid out breadth
+/// first with sibling pairs adjacent. Built once at load, immutable afterwards.
+public final class CompiledForest: Sendable {
+    let nodes: [PackedNode]
+    let trees: [CompiledTree]
+    let valuesF64: [Double]
+    /// The same values in float32, for models (XGBoost) that add leaves in float32.
+    let valuesF32: [Float]
+    let categorySets: [CategorySet]
+    public let ensemble: TreeEnsemble
+
+    /// `ensemble` must have passed `validate()`.
+    public init(_ ensemble: TreeEnsemble) {
+        self.ensemble = ensemble
+        var nodes: [PackedNode] = []
+        var trees: [CompiledTree] = []
+        var values: [Double] = []
+        var categorySets: [CategorySet] = []
+        trees.reserveCapacity(ensemble.trees.count)
+
+        for tree in ensemble.trees {
+            let root = nodes.count
+            let setBase = categorySets.count
+            categorySets.append(contentsOf: tree.categorySets)
+            // Breadth-first: source node id and its depth, in output order. A node's
+            // children are appended together, so they land next to each other.
+            var order: [(source: Int, depth: Int)] = [(0, 0)]
+            var position = [Int](repeating: -1, count: tree.nodes.count)
+            position[0] = 0
+            var head = 0
+            var depth = 0
+            var isPlain = true
+            while head < order.count {
+                let (source, level) = order[head]
+                head += 1
+                let node = tree.nodes[source]
+                if node.isLeaf { continue }
+                depth = max(depth, level + 1)
+                if node.zeroIsMissing || node.categorySet >= 0 { isPlain = false }
+                position[Int(node.leftChild)] = order.count
+                order.append((Int(node.leftChild), level + 1))
+                position[Int(node.rightChild)] = order.count
+                order.append((Int(node.rightChild), level + 1))
+            }
+            for (index, item) in order.enumerated() {
+                let node = tree.nodes[item.source]
+                let here = UInt32(root + index)
+                if node.isLeaf {
+                    nodes.append(PackedNode(threshold: .infinity, feature: 0, left: here,
+                                            flags: PackedNode.defaultLeftFlag))
+                } else {
+                    var flags: UInt32 = node.defaultLeft ? PackedNode.defaultLeftFlag : 0
+                    if node.zeroIsMissing { flags |= PackedNode.zeroIsMissingFlag }
+                    if node.categorySet >= 0 {
+                        flags |= PackedNode.categoricalFlag | UInt32(setBase + Int(node.categorySet)) << 8
+                    }
+                    nodes.append(PackedNode(threshold: node.threshold, feature: UInt32(node.feature),
+                                            left: UInt32(root + position[Int(node.leftChild)]),
+                                            flags: flags))
+                }
+            }
+            let valueBase = values.count
+            for item in order {
+                let start = item.source * tree.leafWidth
+                values.append(contentsOf: tree.values[start..<start + tree.leafWidth])
+            }
+            trees.append(CompiledTree(root: UInt32(root), depth: UInt32(depth), valueBase: valueBase,
+                                      leafWidth: tree.leafWidth, outputIndex: tree.outputIndex,
+                                      isPlain: isPlain))
+        }
+        self.nodes = nodes
+        self.trees = trees
+        self.valuesF64 = values
+        self.valuesF32 = ensemble.accumulatesInFloat32 ? values.map { Float($0) } : []
+        self.categorySets = categorySets
+    }
+}

@@ -1,0 +1,96 @@
+/// How a categorical split reads its feature value. The two libraries disagree on
+/// which side a listed category goes to and on what counts as an invalid category.
+public enum CategoricalRule: UInt8, Sendable {
+    /// XGBoost: listed categories go right; values < 0 or >= 2^24 go left.
+    case xgboost
+    /// LightGBM: listed categories go left; NaN and values whose integer part is < 0 go right.
+    case lightgbm
+}
+
+/// One node of a decision tree in MedInfer's format-independent form. Readers convert
+/// every library's split convention to this one.
+public struct TreeNode: Sendable, Equatable {
+    /// Child node ids within the tree; -1 for a leaf.
+    public var leftChild: Int32
+    public var rightChild: Int32
+    /// Feature tested by an internal node.
+    public var feature: Int32
+    /// Numeric split: a row goes left when `x <= threshold` (float32 comparison; readers
+    /// round the library's threshold so that this is exactly the library's test).
+    public var threshold: Float
+    /// Where NaN (missing) goes.
+    public var defaultLeft: Bool
+    /// LightGBM missing_type Zero: values in [-1e-35, 1e-35] also follow `defaultLeft`.
+    public var zeroIsMissing: Bool
+    /// Index into the tree's `categorySets` for a categorical split; -1 for numeric.
+    public var categorySet: Int32
+    /// Training weight reaching the node (hessian sum or sample count), for TreeSHAP.
+    public var cover: Double
+
+    public var isLeaf: Bool { leftChild < 0 }
+
+    public static func leaf(cover: Double = 0) -> TreeNode {
+        TreeNode(leftChild: -1, rightChild: -1, feature: 0, threshold: 0, defaultLeft: true,
+                 zeroIsMissing: false, categorySet: -1, cover: cover)
+    }
+}
+
+/// A set of categories of one categorical split, as a bitset over category ids.
+public struct CategorySet: Sendable, Equatable {
+    public var words: [UInt32]
+    public var rule: CategoricalRule
+
+    public init(words: [UInt32], rule: CategoricalRule) {
+        self.words = words
+        self.rule = rule
+    }
+
+    /// Builds a set from listed category ids (each checked by the reader).
+    public init(categories: [Int], rule: CategoricalRule) {
+        let maxCategory = categories.max() ?? -1
+        var words = [UInt32](repeating: 0, count: maxCategory / 32 + 1)
+        for c in categories where c >= 0 { words[c / 32] |= 1 << UInt32(c % 32) }
+        self.init(words: words, rule: rule)
+    }
+
+    public func contains(_ category: Int) -> Bool {
+        let word = category >> 5
+        guard category >= 0, word < words.count else { return false }
+        return words[word] & (1 << UInt32(category & 31)) != 0
+    }
+
+    /// Whether a row with feature value `x` (not NaN: NaN follows the node's default)
+    /// goes to the left child.
+    @inline(__always)
+    public func goesLeft(_ x: Float) -> Bool {
+        switch rule {
+        case .xgboost:
+            if x < 0 || x >= 16_777_216 { return true }
+            return !contains(Int(x))
+        case .lightgbm:
+            // LightGBM casts the double to int; values outside Int32 come out negative.
+            if !(x > -1) || x >= 2_147_483_648 { return false }
+            return contains(Int(x))
+        }
+    }
+}
+
+/// A decision tree: node 0 is the root. Each leaf holds `leafWidth` values: one value
+/// added to output column `outputIndex`, or one value per output column.
+public struct DecisionTree: Sendable {
+    public var nodes: [TreeNode]
+    /// `nodes.count * leafWidth` values, row-major by node (internal nodes: unused).
+    public var values: [Double]
+    public var leafWidth: Int
+    public var outputIndex: Int
+    public var categorySets: [CategorySet]
+
+    public init(nodes: [TreeNode], values: [Double], leafWidth: Int = 1, outputIndex: Int = 0,
+                categorySets: [CategorySet] = []) {
+        self.nodes = nodes
+        self.values = values
+        self.leafWidth = leafWidth
+        self.outputIndex = outputIndex
+        self.categorySets = categorySets
+    }
+}

@@ -1,0 +1,202 @@
+/*
+ * medinfer.h - the stable C API of libmedinfer.
+ *
+ * MedInfer scores clinical machine-learning models: tree ensembles trained with
+ * XGBoost, LightGBM and scikit-learn, with the training library's exact semantics.
+ *
+ * Conventions (they hold for every function below):
+ *
+ *  - Status codes. Every function that can fail returns an int status:
+ *    MEDINFER_OK (0) on success, one of the MEDINFER_ERR_* codes otherwise. The codes
+ *    are stable across versions; new codes may be added.
+ *  - Error messages. After a failure, medinfer_last_error() returns a message naming
+ *    the problem (argument, file, field, expected vs. got). The message is per thread.
+ *  - Ownership. Objects the library creates (models) are released with their _free
+ *    function; _free(NULL) is a no-op. Buffers are owned by the caller: every output
+ *    buffer comes with its length in elements, the library never writes past it, and a
+ *    buffer that is too small gives MEDINFER_ERR_BUFFER_TOO_SMALL with the needed size
+ *    in the message (and nothing written). Strings the library returns are owned by the
+ *    object they came from and stay valid until it is freed.
+ *  - Threads. A loaded medinfer_model is immutable: any number of threads may use one
+ *    model at the same time without locks (until it is freed, which must not race with
+ *    any other use). Functions keep no global mutable state besides the per-thread error.
+ *  - Bad input never crashes the host. Pointers, lengths and every field of a model file
+ *    are validated; malformed or hostile files yield MEDINFER_ERR_PARSE or
+ *    MEDINFER_ERR_UNSUPPORTED.
+ *  - Missing values. In feature matrices, NaN means "missing" and follows each split's
+ *    default direction exactly as the training library does.
+ *  - Options structs begin with a size_t struct_size that the caller sets to
+ *    sizeof(the struct), so that fields can be added without breaking old callers.
+ */
+#ifndef MEDINFER_H
+#define MEDINFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes. Compare with medinfer_abi_version() at run
+ * time to detect a header/library mismatch. It changes only on incompatible changes. */
+#define MEDINFER_ABI_VERSION 1
+
+/* ---------------------------------------------------------------------------------- */
+/* Status codes                                                                        */
+/* ---------------------------------------------------------------------------------- */
+
+#define MEDINFER_OK 0
+/* An argument is invalid: a NULL pointer, zero rows, an unknown option value. */
+#define MEDINFER_ERR_INVALID_ARGUMENT 1
+/* A file could not be opened or read. */
+#define MEDINFER_ERR_IO 2
+/* A model file is malformed: bad syntax, missing or mistyped fields, bad references. */
+#define MEDINFER_ERR_PARSE 3
+/* A well-formed model uses something this version does not implement. */
+#define MEDINFER_ERR_UNSUPPORTED 4
+/* Input dimensions do not match the model (e.g. wrong feature count). */
+#define MEDINFER_ERR_SHAPE_MISMATCH 5
+/* An output buffer is shorter than the result; the message gives the needed length. */
+#define MEDINFER_ERR_BUFFER_TOO_SMALL 6
+/* Memory could not be allocated, or a size would exceed the documented limits. */
+#define MEDINFER_ERR_OUT_OF_MEMORY 7
+/* A bug in MedInfer; please report it with the message. */
+#define MEDINFER_ERR_INTERNAL 8
+
+/* Returns MEDINFER_ABI_VERSION of the library actually loaded.
+ * Thread-safe; never fails. */
+int medinfer_abi_version(void);
+
+/* Returns the library version as a static string such as "0.1.0".
+ * Thread-safe; never fails; the string must not be freed. */
+const char *medinfer_version(void);
+
+/* Returns the message describing the last failure on the calling thread, or "" if the
+ * last call on this thread succeeded. The string is owned by the library and stays
+ * valid until the next MedInfer call on the same thread.
+ * Thread-safe (each thread sees its own message); never fails. */
+const char *medinfer_last_error(void);
+
+/* Returns a static name for a status code ("MEDINFER_ERR_PARSE", ...), or
+ * "MEDINFER_UNKNOWN_STATUS". Thread-safe; never fails; must not be freed. */
+const char *medinfer_status_name(int status);
+
+/* ---------------------------------------------------------------------------------- */
+/* Models                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+/* A loaded model. Immutable and safe to share between threads. */
+typedef struct medinfer_model medinfer_model;
+
+/* Where a model came from (medinfer_model_kind). */
+#define MEDINFER_MODEL_XGBOOST 1        /* XGBoost JSON (Booster.save_model("m.json")) */
+#define MEDINFER_MODEL_LIGHTGBM 2       /* LightGBM text model (Booster.save_model("m.txt")) */
+#define MEDINFER_MODEL_SKLEARN_FOREST 3 /* MedInfer forest JSON from the scikit-learn exporter */
+
+/* Loads a model file. The format is detected from the content (XGBoost JSON, LightGBM
+ * text, MedInfer forest JSON).
+ *   path       NUL-terminated file path; must not be NULL.
+ *   out_model  receives the new model on success, NULL on failure; must not be NULL.
+ * The caller owns the model and releases it with medinfer_model_free().
+ * Errors: INVALID_ARGUMENT (NULL pointer), IO (cannot open/read, empty file),
+ *   PARSE (malformed file; the message names the field), UNSUPPORTED (e.g. gblinear,
+ *   linear trees), OUT_OF_MEMORY (declared sizes beyond the file or the limits).
+ * Thread-safe: may be called from several threads at once. */
+int medinfer_model_load(const char *path, medinfer_model **out_model);
+
+/* Loads a model from a memory buffer holding a model file's bytes; format detection
+ * and errors as for medinfer_model_load(). The buffer is not retained: the caller may
+ * free it as soon as the call returns.
+ *   data   the bytes; must not be NULL unless size is 0 (which is an error anyway).
+ *   size   the number of bytes.
+ * Thread-safe. */
+int medinfer_model_load_from_memory(const void *data, size_t size, medinfer_model **out_model);
+
+/* Releases a model and everything it owns (including strings it returned).
+ * medinfer_model_free(NULL) is a no-op. Must not race with any other use of the model. */
+void medinfer_model_free(medinfer_model *model);
+
+/* ---------------------------------------------------------------------------------- */
+/* Model queries. All are thread-safe and fail only with INVALID_ARGUMENT (NULL         */
+/* pointers, index out of range).                                                       */
+/* ---------------------------------------------------------------------------------- */
+
+/* Receives the model's source format, one of MEDINFER_MODEL_*. */
+int medinfer_model_kind(const medinfer_model *model, int *out_kind);
+
+/* Receives the number of input features (columns of every feature matrix). */
+int medinfer_model_feature_count(const medinfer_model *model, size_t *out_count);
+
+/* Receives the name of feature `index` (0-based), or NULL when the file stores no
+ * feature names. The string is owned by the model. */
+int medinfer_model_feature_name(const medinfer_model *model, size_t index, const char **out_name);
+
+/* Receives the number of classes: 1 for regression and ranking models, 2 for binary
+ * classifiers, K for K-class classifiers. */
+int medinfer_model_class_count(const medinfer_model *model, size_t *out_count);
+
+/* Receives the objective as the training library names it, e.g. "binary:logistic"
+ * (XGBoost), "binary sigmoid:1" (LightGBM), "random_forest_classifier" (scikit-learn).
+ * The string is owned by the model. */
+int medinfer_model_objective(const medinfer_model *model, const char **out_objective);
+
+/* Receives the number of trees and of boosting iterations (a boosting iteration holds
+ * one tree per class, times the number of parallel trees in a forest). */
+int medinfer_model_tree_count(const medinfer_model *model, size_t *out_count);
+int medinfer_model_iteration_count(const medinfer_model *model, size_t *out_count);
+
+/* Receives the iteration count predictions use by default: best_iteration + 1 when the
+ * file records early stopping, otherwise all iterations. */
+int medinfer_model_default_iteration_limit(const medinfer_model *model, size_t *out_count);
+
+/* ---------------------------------------------------------------------------------- */
+/* Prediction                                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/* What medinfer_predict() writes for each row. */
+#define MEDINFER_OUTPUT_TRANSFORMED 0 /* as the training library's predict / predict_proba:
+                                         probabilities, class index (multi:softmax),
+                                         exp() for Poisson, the value for regression */
+#define MEDINFER_OUTPUT_RAW 1         /* the untransformed margin (sum of leaves + base) */
+
+typedef struct medinfer_predict_options {
+  size_t struct_size;       /* sizeof(medinfer_predict_options) */
+  int32_t output;           /* MEDINFER_OUTPUT_TRANSFORMED (default) or MEDINFER_OUTPUT_RAW */
+  int32_t reserved;         /* must be 0 */
+  uint64_t iteration_limit; /* use the first N boosting iterations; 0 = the model's default
+                               (medinfer_model_default_iteration_limit) */
+} medinfer_predict_options;
+
+/* Fills *options with the defaults (transformed output, default iteration limit) and
+ * sets struct_size. Never fails on a non-NULL pointer; ignores NULL. */
+void medinfer_predict_options_init(medinfer_predict_options *options);
+
+/* Receives the number of values medinfer_predict() writes per row for the given output
+ * kind: 1 for regression, binary classifiers (the positive class probability, as
+ * XGBoost and LightGBM report it) and multi:softmax class indices; K per row for
+ * K-class probabilities or margins. scikit-learn classifiers report one probability per
+ * class, like predict_proba. */
+int medinfer_model_output_count(const medinfer_model *model, int32_t output, size_t *out_count);
+
+/* Scores a row-major float32 matrix.
+ *   features       rows * feature_count floats, row-major; NaN = missing. Must not be
+ *                  NULL. +/-Inf are valid values (they follow the comparisons).
+ *   rows           number of rows; must be > 0.
+ *   feature_count  columns per row; must equal medinfer_model_feature_count().
+ *   options        NULL for the defaults, else an initialized options struct.
+ *   out            receives rows * output_count doubles, row-major.
+ *   out_length     the capacity of `out` in doubles.
+ * Errors: INVALID_ARGUMENT (NULL, rows == 0, bad option, iteration limit beyond the
+ *   model), SHAPE_MISMATCH (feature_count), BUFFER_TOO_SMALL (out_length), OUT_OF_MEMORY
+ *   (rows * columns overflows). On error `out` is left untouched.
+ * Thread-safe: many threads may predict with one model at once; no locks are taken. */
+int medinfer_predict(const medinfer_model *model, const float *features, size_t rows,
+                     size_t feature_count, const medinfer_predict_options *options,
+                     double *out, size_t out_length);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MEDINFER_H */
