@@ -2,6 +2,12 @@
 /// node are adjacent (`right == left + 1`), so a step is `left + goesRight`, no branch.
 /// A leaf points to itself with threshold +inf and NaN going left, so the scorer can run
 /// every tree for a fixed number of steps (its depth) without testing for leaves.
+///
+/// In plain trees (numeric splits, NaN follows the default) `feature` indexes a widened
+/// row of 2F values, premultiplied by the scorer's block size (the block is stored
+/// feature-major): F copies with NaN replaced by -inf, then F with NaN replaced by +inf. A node whose NaN goes left reads the first copy, one whose NaN goes right the
+/// second, so `x <= threshold` alone sends missing values the right way. This needs a
+/// non-NaN threshold; trees with one take the general path, which reads the raw row.
 struct PackedNode {
     var threshold: Float
     var feature: UInt32
@@ -24,7 +30,8 @@ struct CompiledTree {
     var valueBase: Int
     var leafWidth: Int
     var outputIndex: Int
-    /// Only numeric splits with NaN-follows-default: the branch-free path applies.
+    /// Only numeric splits with NaN-follows-default and non-NaN thresholds: the
+    /// branch-free path over the widened row applies.
     var isPlain: Bool
 }
 
@@ -66,12 +73,13 @@ public final class CompiledForest: Sendable {
                 let node = tree.nodes[source]
                 if node.isLeaf { continue }
                 depth = max(depth, level + 1)
-                if node.zeroIsMissing || node.categorySet >= 0 { isPlain = false }
+                if node.zeroIsMissing || node.categorySet >= 0 || node.threshold.isNaN { isPlain = false }
                 position[Int(node.leftChild)] = order.count
                 order.append((Int(node.leftChild), level + 1))
                 position[Int(node.rightChild)] = order.count
                 order.append((Int(node.rightChild), level + 1))
             }
+            let featureCount = ensemble.featureCount
             for (index, item) in order.enumerated() {
                 let node = tree.nodes[item.source]
                 let here = UInt32(root + index)
@@ -84,7 +92,10 @@ public final class CompiledForest: Sendable {
                     if node.categorySet >= 0 {
                         flags |= PackedNode.categoricalFlag | UInt32(setBase + Int(node.categorySet)) << 8
                     }
-                    nodes.append(PackedNode(threshold: node.threshold, feature: UInt32(node.feature),
+                    let feature = isPlain
+                        ? (Int(node.feature) + (node.defaultLeft ? 0 : featureCount)) * CompiledForest.blockRows
+                        : Int(node.feature)
+                    nodes.append(PackedNode(threshold: node.threshold, feature: UInt32(feature),
                                             left: UInt32(root + position[Int(node.leftChild)]),
                                             flags: flags))
                 }

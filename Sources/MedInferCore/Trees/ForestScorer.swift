@@ -1,12 +1,15 @@
 /// Batch and single-row scoring of a `CompiledForest`.
 ///
-/// Rows are scored in blocks: for each tree, every row of the block walks it before the
-/// next tree starts, so a tree's nodes and the block's rows stay in L1. Plain trees
-/// (numeric splits only) are walked four rows at a time for a fixed number of
-/// branch-free steps, which lets the CPU overlap four independent chains of loads.
+/// Rows are scored in blocks of up to `blockRows`: for each tree, every row of the block
+/// walks it before the next tree starts, so a tree's nodes and the block's rows stay in
+/// L1. Plain trees (see `PackedNode`) are walked eight rows at a time for a fixed number
+/// of branch-free steps, which lets the CPU overlap eight independent chains of loads.
+/// Their input is the block "widened" and stored feature-major: value j of row r at
+/// `j * blockRows + r`, so eight lanes share one base register and a node's premultiplied
+/// feature offset.
 extension CompiledForest {
-    /// Rows per block: small enough that the block's accumulators stay in L1.
-    static func blockRows(outputs: Int) -> Int { max(1, min(64, 8192 / max(outputs, 1))) }
+    /// Rows per block; plain-tree feature offsets are premultiplied by it.
+    static let blockRows = 64
 
     /// Scores `rows` rows of `features` (row-major, `ensemble.featureCount` columns) with
     /// the first `iterations` iterations and writes `rows * ensemble.outputCount(raw:)`
@@ -28,59 +31,69 @@ extension CompiledForest {
         let columns = ensemble.outputCount
         let featureCount = ensemble.featureCount
         let written = ensemble.outputCount(raw: raw)
-        let block = Self.blockRows(outputs: columns)
+        let block = Self.blockRows
         let treeCount = iterations * ensemble.treesPerIteration
         let divisor = Value(iterations)
         let base = ensemble.baseMargin.map { Value($0) }
+        let scaledCount = ensemble.preprocessing == nil ? 1 : block * featureCount
 
         withUnsafeTemporaryAllocation(of: Value.self, capacity: block * columns) { accumulators in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: scaledCount) { scaledRows in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: block * 2 * featureCount) { widenedRows in
             let acc = accumulators.baseAddress!
-            let scaled = ensemble.preprocessing == nil ? 0 : block * featureCount
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(scaled, 1)) { scratch in
-                var start = 0
-                while start < rows {
-                    let count = min(block, rows - start)
-                    var input = features + start * featureCount
-                    if let preprocessing = ensemble.preprocessing {
-                        for r in 0..<count {
-                            preprocessing.apply(input + r * featureCount, count: featureCount,
-                                                into: scratch.baseAddress! + r * featureCount)
-                        }
-                        input = UnsafePointer(scratch.baseAddress!)
-                    }
+            let widened = widenedRows.baseAddress!
+            var start = 0
+            while start < rows {
+                let count = min(block, rows - start)
+                var input = features + start * featureCount
+                if let preprocessing = ensemble.preprocessing {
+                    let scaled = scaledRows.baseAddress!
                     for r in 0..<count {
-                        for k in 0..<columns { acc[r * columns + k] = base[k] }
+                        preprocessing.apply(input + r * featureCount, count: featureCount,
+                                            into: scaled + r * featureCount)
                     }
-                    accumulate(input, count, featureCount, treeCount, acc, columns, values)
-                    let target = out + start * written
-                    for r in 0..<count {
-                        let row = acc + r * columns
-                        if ensemble.averagesIterations {
-                            for k in 0..<columns { row[k] = base[k] + (row[k] - base[k]) / divisor }
-                        }
-                        if raw {
-                            for k in 0..<columns { target[r * written + k] = Double(row[k]) }
-                        } else if Value.self == Float.self {
-                            ensemble.transform.apply(
-                                raw: UnsafeRawPointer(row).assumingMemoryBound(to: Float.self),
-                                columns: columns, out: target + r * written)
-                        } else {
-                            ensemble.transform.apply(
-                                raw: UnsafeRawPointer(row).assumingMemoryBound(to: Double.self),
-                                columns: columns, out: target + r * written)
-                        }
-                    }
-                    start += count
+                    input = UnsafePointer(scaled)
                 }
+                for r in 0..<count {
+                    for k in 0..<columns { acc[r * columns + k] = base[k] }
+                    let row = input + r * featureCount
+                    for j in 0..<featureCount {
+                        let x = row[j]
+                        widened[j * block + r] = x.isNaN ? -.infinity : x
+                        widened[(featureCount + j) * block + r] = x.isNaN ? .infinity : x
+                    }
+                }
+                accumulate(input, widened, count, featureCount, treeCount, acc, columns, values)
+                let target = out + start * written
+                for r in 0..<count {
+                    let row = acc + r * columns
+                    if ensemble.averagesIterations {
+                        for k in 0..<columns { row[k] = base[k] + (row[k] - base[k]) / divisor }
+                    }
+                    if raw {
+                        for k in 0..<columns { target[r * written + k] = Double(row[k]) }
+                    } else if Value.self == Float.self {
+                        ensemble.transform.apply(
+                            raw: UnsafeRawPointer(row).assumingMemoryBound(to: Float.self),
+                            columns: columns, out: target + r * written)
+                    } else {
+                        ensemble.transform.apply(
+                            raw: UnsafeRawPointer(row).assumingMemoryBound(to: Double.self),
+                            columns: columns, out: target + r * written)
+                    }
+                }
+                start += count
             }
+        }
+        }
         }
     }
 
     /// Adds the leaf values of trees [0, treeCount) for `count` rows to `acc`.
     @inline(__always)
     private func accumulate<Value: BinaryFloatingPoint>(
-        _ input: UnsafePointer<Float>, _ count: Int, _ stride: Int, _ treeCount: Int,
-        _ acc: UnsafeMutablePointer<Value>, _ columns: Int, _ values: [Value]
+        _ input: UnsafePointer<Float>, _ widened: UnsafePointer<Float>, _ count: Int, _ featureCount: Int,
+        _ treeCount: Int, _ acc: UnsafeMutablePointer<Value>, _ columns: Int, _ values: [Value]
     ) {
         nodes.withUnsafeBufferPointer { nodeBuffer in
         values.withUnsafeBufferPointer { valueBuffer in
@@ -95,33 +108,44 @@ extension CompiledForest {
                 if tree.isPlain && tree.leafWidth == 1 {
                     let column = acc + tree.outputIndex
                     var r = 0
-                    while r + 4 <= count {
-                        let x0 = input + r * stride, x1 = x0 + stride, x2 = x1 + stride, x3 = x2 + stride
+                    while r + 8 <= count {
+                        let x = widened + r
                         var i0 = root, i1 = root, i2 = root, i3 = root
+                        var i4 = root, i5 = root, i6 = root, i7 = root
                         for _ in 0..<depth {
-                            i0 = plainStep(nodes, i0, x0)
-                            i1 = plainStep(nodes, i1, x1)
-                            i2 = plainStep(nodes, i2, x2)
-                            i3 = plainStep(nodes, i3, x3)
+                            i0 = plainStep(nodes, i0, x)
+                            i1 = plainStep(nodes, i1, x + 1)
+                            i2 = plainStep(nodes, i2, x + 2)
+                            i3 = plainStep(nodes, i3, x + 3)
+                            i4 = plainStep(nodes, i4, x + 4)
+                            i5 = plainStep(nodes, i5, x + 5)
+                            i6 = plainStep(nodes, i6, x + 6)
+                            i7 = plainStep(nodes, i7, x + 7)
                         }
-                        column[r * columns] += leafValues[Int(i0 &- root)]
-                        column[(r + 1) * columns] += leafValues[Int(i1 &- root)]
-                        column[(r + 2) * columns] += leafValues[Int(i2 &- root)]
-                        column[(r + 3) * columns] += leafValues[Int(i3 &- root)]
-                        r += 4
+                        let row = column + r * columns
+                        row[0] += leafValues[Int(i0 &- root)]
+                        row[columns] += leafValues[Int(i1 &- root)]
+                        row[2 * columns] += leafValues[Int(i2 &- root)]
+                        row[3 * columns] += leafValues[Int(i3 &- root)]
+                        row[4 * columns] += leafValues[Int(i4 &- root)]
+                        row[5 * columns] += leafValues[Int(i5 &- root)]
+                        row[6 * columns] += leafValues[Int(i6 &- root)]
+                        row[7 * columns] += leafValues[Int(i7 &- root)]
+                        r += 8
                     }
                     while r < count {
                         var i = root
-                        for _ in 0..<depth { i = plainStep(nodes, i, input + r * stride) }
+                        for _ in 0..<depth { i = plainStep(nodes, i, widened + r) }
                         column[r * columns] += leafValues[Int(i &- root)]
                         r += 1
                     }
                 } else {
                     for r in 0..<count {
                         var i = root
-                        for _ in 0..<depth {
-                            i = tree.isPlain ? plainStep(nodes, i, input + r * stride)
-                                             : generalStep(nodes, i, input + r * stride)
+                        if tree.isPlain {
+                            for _ in 0..<depth { i = plainStep(nodes, i, widened + r) }
+                        } else {
+                            for _ in 0..<depth { i = generalStep(nodes, i, input + r * featureCount) }
                         }
                         let leaf = Int(i &- root) * tree.leafWidth
                         if tree.leafWidth == 1 {
@@ -137,15 +161,14 @@ extension CompiledForest {
         }
     }
 
-    /// One branch-free step through a plain node.
+    /// One branch-free step through a plain node; `row` points at the row's first value
+    /// in the feature-major widened block.
     @inline(__always)
     private func plainStep(_ nodes: UnsafePointer<PackedNode>, _ index: UInt32,
                            _ row: UnsafePointer<Float>) -> UInt32 {
         let node = nodes[Int(index)]
-        let x = row[Int(node.feature)]
-        let lessEqual: UInt32 = x <= node.threshold ? 1 : 0
-        let missingLeft: UInt32 = x.isNaN ? node.flags & PackedNode.defaultLeftFlag : 0
-        return node.left &+ ((lessEqual | missingLeft) ^ 1)
+        let goesRight: UInt32 = row[Int(node.feature)] <= node.threshold ? 0 : 1
+        return node.left &+ goesRight
     }
 
     /// One step through any node: zero-as-missing and categorical splits included.
