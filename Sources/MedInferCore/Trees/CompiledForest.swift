@@ -33,6 +33,26 @@ struct CompiledTree {
     /// Only numeric splits with NaN-follows-default and non-NaN thresholds: the
     /// branch-free path over the widened row applies.
     var isPlain: Bool
+    /// For shallow plain trees: where the tree starts in `CompiledForest.shallow`.
+    var shallowBase: Int
+}
+
+/// A shallow plain tree padded to a complete binary tree of its depth D (at most 5) and
+/// stored in heap order, so that eight rows are evaluated at once with vector
+/// arithmetic. As in QuickScorer, every node is tested and a node a row passes to the
+/// right rules out the leaves of its left subtree; the row's leaf is the leftmost leaf
+/// left standing. The 2^D - 1 tests are independent of each other (no chain of
+/// dependent loads), which wins for the depth-limited trees of boosted models. Padding
+/// nodes sit below a leaf that ends above depth D; both their subtrees map to that leaf.
+struct ShallowTreeNode {
+    /// Premultiplied offset into the widened block, as `PackedNode.feature`; for the
+    /// 2^D leaf entries after the internal nodes: the leaf's offset from the tree root.
+    var feature: UInt32
+    /// Finite, and never -0.0 (see `shallowLeaves`).
+    var threshold: Float
+    /// Bit i set when heap leaf i lies in this node's left subtree.
+    var leftLeaves: UInt32
+    var padding: UInt32 = 0
 }
 
 /// A tree ensemble flattened for scoring: all trees in one node array laid out breadth
@@ -44,7 +64,13 @@ public final class CompiledForest: Sendable {
     /// The same values in float32, for models (XGBoost) that add leaves in float32.
     let valuesF32: [Float]
     let categorySets: [CategorySet]
+    /// Heap-ordered internal nodes of shallow trees, then for each tree its 2^D leaf
+    /// offsets (relative to the tree's root in `nodes`), stored as UInt32 bit patterns.
+    let shallow: [ShallowTreeNode]
     public let ensemble: TreeEnsemble
+
+    /// Trees up to this depth are evaluated with vector compares.
+    static let maxShallowDepth = 5
 
     /// `ensemble` must have passed `validate()`.
     public init(_ ensemble: TreeEnsemble) {
@@ -53,6 +79,7 @@ public final class CompiledForest: Sendable {
         var trees: [CompiledTree] = []
         var values: [Double] = []
         var categorySets: [CategorySet] = []
+        var shallow: [ShallowTreeNode] = []
         trees.reserveCapacity(ensemble.trees.count)
 
         for tree in ensemble.trees {
@@ -105,14 +132,57 @@ public final class CompiledForest: Sendable {
                 let start = item.source * tree.leafWidth
                 values.append(contentsOf: tree.values[start..<start + tree.leafWidth])
             }
+            var shallowBase = -1
+            if isPlain && depth >= 1 && depth <= Self.maxShallowDepth && tree.leafWidth == 1,
+               let heap = Self.heapOrder(nodes, root: root, depth: depth) {
+                shallowBase = shallow.count
+                shallow += heap
+            }
             trees.append(CompiledTree(root: UInt32(root), depth: UInt32(depth), valueBase: valueBase,
                                       leafWidth: tree.leafWidth, outputIndex: tree.outputIndex,
-                                      isPlain: isPlain))
+                                      isPlain: isPlain, shallowBase: shallowBase))
         }
         self.nodes = nodes
         self.trees = trees
         self.valuesF64 = values
         self.valuesF32 = ensemble.accumulatesInFloat32 ? values.map { Float($0) } : []
         self.categorySets = categorySets
+        self.shallow = shallow
+    }
+
+    /// The complete heap-ordered form of the plain tree at `root` (see `ShallowTreeNode`):
+    /// 2^depth - 1 internal nodes followed by 2^depth leaf entries; nil when a threshold
+    /// is infinite (the vector test needs finite ones).
+    private static func heapOrder(_ nodes: [PackedNode], root: Int, depth: Int) -> [ShallowTreeNode]? {
+        let internalCount = (1 << depth) - 1
+        var at = [Int](repeating: root, count: 2 * internalCount + 1)  // heap slot -> node
+        var out: [ShallowTreeNode] = []
+        var levelStart = 0
+        for level in 0..<depth {
+            let span = 1 << (depth - level)  // heap leaves under a node of this level
+            for slot in levelStart..<(2 * levelStart + 1) {
+                let index = at[slot]
+                let node = nodes[index]
+                let firstLeaf = (slot - levelStart) * span
+                let leftLeaves = UInt32((1 << (span / 2)) - 1) << UInt32(firstLeaf)
+                if node.left == UInt32(index) {  // a leaf above the bottom: pad
+                    out.append(ShallowTreeNode(feature: 0, threshold: 0, leftLeaves: leftLeaves))
+                    at[2 * slot + 1] = index
+                    at[2 * slot + 2] = index
+                } else {
+                    guard node.threshold.isFinite else { return nil }
+                    // x <= -0.0 and x <= +0.0 agree; +0.0 keeps the sign test exact.
+                    let threshold = node.threshold == 0 ? 0 : node.threshold
+                    out.append(ShallowTreeNode(feature: node.feature, threshold: threshold, leftLeaves: leftLeaves))
+                    at[2 * slot + 1] = Int(node.left)
+                    at[2 * slot + 2] = Int(node.left) + 1
+                }
+            }
+            levelStart = 2 * levelStart + 1
+        }
+        for slot in internalCount..<(2 * internalCount + 1) {
+            out.append(ShallowTreeNode(feature: UInt32(at[slot] - root), threshold: 0, leftLeaves: 0))
+        }
+        return out
     }
 }

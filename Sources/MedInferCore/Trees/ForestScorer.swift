@@ -98,6 +98,7 @@ extension CompiledForest {
         nodes.withUnsafeBufferPointer { nodeBuffer in
         values.withUnsafeBufferPointer { valueBuffer in
         trees.withUnsafeBufferPointer { treeBuffer in
+        shallow.withUnsafeBufferPointer { shallowBuffer in
             let nodes = nodeBuffer.baseAddress!
             let values = valueBuffer.baseAddress!
             for t in 0..<treeCount {
@@ -105,7 +106,27 @@ extension CompiledForest {
                 let root = tree.root
                 let depth = tree.depth
                 let leafValues = values + tree.valueBase
-                if tree.isPlain && tree.leafWidth == 1 {
+                if tree.shallowBase >= 0 {
+                    let heap = shallowBuffer.baseAddress! + tree.shallowBase
+                    let leafSlots = heap + (1 << Int(depth)) - 1
+                    let column = acc + tree.outputIndex
+                    var r = 0
+                    while r + 8 <= count {
+                        let standing = shallowLeaves(heap, depth: depth, widened + r)
+                        let row = column + r * columns
+                        for lane in 0..<8 {
+                            let leaf = standing[lane].trailingZeroBitCount
+                            row[lane * columns] += leafValues[Int(leafSlots[leaf].feature)]
+                        }
+                        r += 8
+                    }
+                    while r < count {
+                        var i = root
+                        for _ in 0..<depth { i = plainStep(nodes, i, widened + r) }
+                        column[r * columns] += leafValues[Int(i &- root)]
+                        r += 1
+                    }
+                } else if tree.isPlain && tree.leafWidth == 1 {
                     let column = acc + tree.outputIndex
                     var r = 0
                     while r + 8 <= count {
@@ -159,6 +180,25 @@ extension CompiledForest {
         }
         }
         }
+        }
+    }
+
+    /// The heap leaves (0..<2^depth) reached by eight consecutive rows of the widened
+    /// block (see `ShallowTreeNode`). A row goes right at a node when `threshold - x` is
+    /// negative; x is never NaN in the widened block and thresholds are finite and never
+    /// -0.0, so the sign bit of the difference is exactly "x > threshold".
+    @inline(__always)
+    private func shallowLeaves(_ heap: UnsafePointer<ShallowTreeNode>, depth: UInt32,
+                               _ rows: UnsafePointer<Float>) -> SIMD8<Int32> {
+        var standing = SIMD8<Int32>(repeating: -1)
+        for n in 0..<((1 << Int(depth)) - 1) {
+            let node = heap[n]
+            let x = UnsafeRawPointer(rows + Int(node.feature)).loadUnaligned(as: SIMD8<Float>.self)
+            let difference = SIMD8<Float>(repeating: node.threshold) - x
+            let right = unsafeBitCast(difference, to: SIMD8<Int32>.self) &>> 31
+            standing &= ~(right & SIMD8<Int32>(repeating: Int32(bitPattern: node.leftLeaves)))
+        }
+        return standing
     }
 
     /// One branch-free step through a plain node; `row` points at the row's first value
