@@ -195,6 +195,47 @@ int medinfer_predict(const medinfer_model *model, const float *features, size_t 
                      size_t feature_count, const medinfer_predict_options *options,
                      double *out, size_t out_length);
 
+/* ---------------------------------------------------------------------------------- */
+/* Explanations: exact TreeSHAP                                                         */
+/* ---------------------------------------------------------------------------------- */
+
+/* SHAP values explain the raw margin (MEDINFER_OUTPUT_RAW), as XGBoost's pred_contribs
+ * and shap.TreeExplainer do: path-dependent TreeSHAP (Lundberg et al.) using the node
+ * covers stored in the model file. For each row the M feature values plus the bias (the
+ * expected raw output) sum to the raw margin. The first call on a model builds the
+ * explainer tables once (internally synchronized; later calls take no lock). */
+
+typedef struct medinfer_explain_options {
+  size_t struct_size;       /* sizeof(medinfer_explain_options) */
+  uint64_t iteration_limit; /* as in medinfer_predict_options; 0 = the model's default */
+} medinfer_explain_options;
+
+/* Fills *options with the defaults and sets struct_size. Ignores NULL. */
+void medinfer_explain_options_init(medinfer_explain_options *options);
+
+/* Writes SHAP values for a row-major float32 matrix (arguments as medinfer_predict).
+ * Layout: out[(row * (M + 1) + j) * K + k] for feature j (j == M is the bias) and raw
+ * output column k, where M = feature_count and K = medinfer_model_output_count(model,
+ * MEDINFER_OUTPUT_RAW): rows * (M + 1) * K doubles.
+ * Errors: those of medinfer_predict, plus UNSUPPORTED when the model has no node covers
+ *   (the message says why SHAP needs them) and OUT_OF_MEMORY when the output size
+ *   overflows size_t.
+ * Thread-safe. */
+int medinfer_shap_values(const medinfer_model *model, const float *features, size_t rows,
+                         size_t feature_count, const medinfer_explain_options *options,
+                         double *out, size_t out_length);
+
+/* Writes SHAP interaction values: out[((row * (M + 1) + i) * (M + 1) + j) * K + k]
+ * (rows * (M + 1)^2 * K doubles). Off-diagonal entries split each pair's interaction
+ * evenly (i,j) and (j,i); the diagonal holds each feature's main effect, so a row of the
+ * matrix sums to that feature's SHAP value; entry [M][M] is the bias. Matches XGBoost's
+ * pred_interactions and shap's shap_interaction_values. Errors and threads as
+ * medinfer_shap_values. */
+int medinfer_shap_interaction_values(const medinfer_model *model, const float *features,
+                                     size_t rows, size_t feature_count,
+                                     const medinfer_explain_options *options, double *out,
+                                     size_t out_length);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import MedInferCore
+import Synchronization
 
 /// What a `medinfer_model*` points to: the compiled model plus the C strings the query
 /// functions hand out, made once at load so that queries never allocate and the
@@ -12,6 +13,8 @@ final class ModelHandle {
     let forest: CompiledForest
     let objective: UnsafeMutablePointer<CChar>
     let featureNames: [UnsafeMutablePointer<CChar>]
+    /// Built on the first SHAP request, once, under the lock; immutable afterwards.
+    private let explainerSlot = Mutex<Result<TreeExplainer, MedInferError>?>(nil)
 
     init(_ forest: CompiledForest) {
         self.forest = forest
@@ -25,6 +28,21 @@ final class ModelHandle {
     }
 
     var ensemble: TreeEnsemble { forest.ensemble }
+
+    func explainer() throws(MedInferError) -> TreeExplainer {
+        let result = explainerSlot.withLock { slot in
+            if let slot { return slot }
+            let built: Result<TreeExplainer, MedInferError>
+            do throws(MedInferError) {
+                built = .success(try TreeExplainer(forest.ensemble))
+            } catch {
+                built = .failure(error)
+            }
+            slot = built
+            return built
+        }
+        return try result.get()
+    }
 
     func retainedPointer() -> OpaquePointer {
         OpaquePointer(Unmanaged.passRetained(self).toOpaque())

@@ -29,6 +29,24 @@ public struct TreeNode: Sendable, Equatable {
 
     public var isLeaf: Bool { leftChild < 0 }
 
+    /// The split test of an internal node for feature value `x`: MedInfer's one
+    /// definition, used by the scorer's general path and by the explainers.
+    @inline(__always)
+    public func goesLeft(_ x: Float, categorySets: UnsafeBufferPointer<CategorySet>) -> Bool {
+        Self.goesLeft(x, threshold: threshold, defaultLeft: defaultLeft, zeroIsMissing: zeroIsMissing,
+                      categorySet: categorySet >= 0 ? categorySets.baseAddress! + Int(categorySet) : nil)
+    }
+
+    @inline(__always)
+    static func goesLeft(_ x: Float, threshold: Float, defaultLeft: Bool, zeroIsMissing: Bool,
+                         categorySet: UnsafePointer<CategorySet>?) -> Bool {
+        if x.isNaN { return defaultLeft }
+        // LightGBM's kZeroThreshold (1e-35f): such values count as missing too.
+        if zeroIsMissing && x >= -1e-35 && x <= 1e-35 { return defaultLeft }
+        if let categorySet { return categorySet.pointee.goesLeft(x) }
+        return x <= threshold
+    }
+
     public static func leaf(cover: Double = 0) -> TreeNode {
         TreeNode(leftChild: -1, rightChild: -1, feature: 0, threshold: 0, defaultLeft: true,
                  zeroIsMissing: false, categorySet: -1, cover: cover)

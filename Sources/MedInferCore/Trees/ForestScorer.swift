@@ -216,16 +216,12 @@ extension CompiledForest {
     private func generalStep(_ nodes: UnsafePointer<PackedNode>, _ index: UInt32,
                              _ row: UnsafePointer<Float>) -> UInt32 {
         let node = nodes[Int(index)]
-        let x = row[Int(node.feature)]
-        let goesLeft: Bool
-        if x.isNaN {
-            goesLeft = node.flags & PackedNode.defaultLeftFlag != 0
-        } else if node.flags & PackedNode.zeroIsMissingFlag != 0 && x >= -1e-35 && x <= 1e-35 {
-            goesLeft = node.flags & PackedNode.defaultLeftFlag != 0
-        } else if node.flags & PackedNode.categoricalFlag != 0 {
-            goesLeft = categorySets[Int(node.flags >> 8)].goesLeft(x)
-        } else {
-            goesLeft = x <= node.threshold
+        let goesLeft = categorySets.withUnsafeBufferPointer { sets in
+            TreeNode.goesLeft(
+                row[Int(node.feature)], threshold: node.threshold,
+                defaultLeft: node.flags & PackedNode.defaultLeftFlag != 0,
+                zeroIsMissing: node.flags & PackedNode.zeroIsMissingFlag != 0,
+                categorySet: node.flags & PackedNode.categoricalFlag != 0 ? sets.baseAddress! + Int(node.flags >> 8) : nil)
         }
         return goesLeft ? node.left : node.left &+ 1
     }
