@@ -173,7 +173,7 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     private func forEachPath(_ x: UnsafePointer<Float>, iterations: Int, decisions: UnsafeMutablePointer<Bool>,
                              _ body: (LeafPaths.Path, UInt64, LeafValue, Double) -> Void) {
         let treeCount = iterations * ensemble.treesPerIteration
-        let scale = ensemble.averagesIterations ? 1 / Double(iterations) : 1
+        let scale = ensemble.averaging.divides(raw: true) ? 1 / Double(iterations) : 1
         ensemble.trees.withUnsafeBufferPointer { trees in
         paths.paths.withUnsafeBufferPointer { allPaths in
         paths.steps.withUnsafeBufferPointer { steps in
@@ -233,7 +233,7 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         }
         // Bias: the base margin plus each tree's expected value.
         let treeCount = iterations * ensemble.treesPerIteration
-        let scale = ensemble.averagesIterations ? 1 / Double(iterations) : 1
+        let scale = ensemble.averaging.divides(raw: true) ? 1 / Double(iterations) : 1
         let bias = phi + m * columns
         for t in 0..<treeCount {
             let tree = ensemble.trees[t]

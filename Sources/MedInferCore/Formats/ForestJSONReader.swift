@@ -56,7 +56,7 @@ enum ForestJSONReader {
         return TreeEnsemble(
             format: .sklearnForest, objective: modelType, featureCount: featureCount, featureNames: names,
             classCount: classCount, outputCount: outputCount, trees: trees, treesPerIteration: perIteration,
-            baseMargin: baseMargin, averagesIterations: averages, accumulatesInFloat32: false,
+            baseMargin: baseMargin, averaging: averages ? .always : .none, accumulatesInFloat32: false,
             transform: transform, preprocessing: preprocessing)
     }
 

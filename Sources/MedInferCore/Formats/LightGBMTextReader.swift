@@ -69,8 +69,8 @@ enum LightGBMTextReader {
             classCount: objective.hasPrefix("binary") ? 2 : (isClassifier ? classCount : 1),
             outputCount: classCount, trees: trees, treesPerIteration: treesPerIteration,
             baseMargin: [Double](repeating: 0, count: classCount),
-            averagesIterations: header["average_output"] != nil,
-            accumulatesInFloat32: false, transform: transform)
+            averaging: header["average_output"] != nil ? .beforeTransform : .none,
+            accumulatesInFloat32: false, transform: transform, preprocessing: .zeroTinyValues)
     }
 
     private static func outputTransform(_ objective: String) throws(MedInferError) -> OutputTransform {

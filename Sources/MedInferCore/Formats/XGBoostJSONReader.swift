@@ -110,7 +110,7 @@ enum XGBoostJSONReader {
             format: .xgboost, objective: objective, featureCount: featureCount, featureNames: names,
             classCount: classCount > 0 ? classCount : (isBinary(objective) ? 2 : 1),
             outputCount: outputCount, trees: trees, treesPerIteration: treesPerIteration,
-            defaultIterationLimit: iterationLimit, baseMargin: baseMargin, averagesIterations: false,
+            defaultIterationLimit: iterationLimit, baseMargin: baseMargin, averaging: .none,
             accumulatesInFloat32: true, transform: transform)
     }
 

@@ -7,6 +7,9 @@ public enum FeaturePreprocessing: Sendable {
     case minMax(scale: [Double], min: [Double])
     /// (x - mean) / scale
     case standard(mean: [Double], scale: [Double])
+    /// LightGBM reads rows sparsely: values with |x| <= 1e-35 (its kZeroThreshold) are
+    /// dropped and score as exactly 0, which matters next to thresholds of +-1e-35.
+    case zeroTinyValues
 
     @inline(__always)
     func apply(_ row: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
@@ -26,6 +29,11 @@ public enum FeaturePreprocessing: Sendable {
                 scale.withUnsafeBufferPointer { s in
                     for j in 0..<count { out[j] = Float((Double(row[j]) - m[j]) / s[j]) }
                 }
+            }
+        case .zeroTinyValues:
+            for j in 0..<count {
+                let x = row[j]
+                out[j] = x >= -1e-35 && x <= 1e-35 ? 0 : x
             }
         }
     }

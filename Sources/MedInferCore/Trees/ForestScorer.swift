@@ -67,7 +67,7 @@ extension CompiledForest {
                 let target = out + start * written
                 for r in 0..<count {
                     let row = acc + r * columns
-                    if ensemble.averagesIterations {
+                    if ensemble.averaging.divides(raw: raw) {
                         for k in 0..<columns { row[k] = base[k] + (row[k] - base[k]) / divisor }
                     }
                     if raw {

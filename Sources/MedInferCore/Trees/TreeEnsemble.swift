@@ -5,6 +5,24 @@ public enum ModelFormat: Int32, Sendable {
     case sklearnForest = 3
 }
 
+/// When the sum of tree outputs is divided by the number of iterations used.
+public enum Averaging: Sendable {
+    case none
+    /// LightGBM average_output (random-forest mode): the raw score is the sum, the
+    /// prediction transforms the mean.
+    case beforeTransform
+    /// scikit-learn forests: raw and transformed outputs are both the mean.
+    case always
+
+    func divides(raw: Bool) -> Bool {
+        switch self {
+        case .none: return false
+        case .beforeTransform: return !raw
+        case .always: return true
+        }
+    }
+}
+
 /// A tree ensemble in MedInfer's one intermediate representation. Every reader
 /// produces it; the scorer (and the explainers) consume it and never look at formats.
 public struct TreeEnsemble: Sendable {
@@ -24,9 +42,7 @@ public struct TreeEnsemble: Sendable {
     public var defaultIterationLimit: Int
     /// Raw margin every row starts from, one value per output column.
     public var baseMargin: [Double]
-    /// Divide the sum of tree outputs by the number of iterations used (random forests,
-    /// LightGBM average_output).
-    public var averagesIterations: Bool
+    public var averaging: Averaging
     /// XGBoost adds leaf values in float32; the others in double.
     public var accumulatesInFloat32: Bool
     public var transform: OutputTransform
@@ -34,7 +50,7 @@ public struct TreeEnsemble: Sendable {
 
     public init(format: ModelFormat, objective: String, featureCount: Int, featureNames: [String]?,
                 classCount: Int, outputCount: Int, trees: [DecisionTree], treesPerIteration: Int,
-                defaultIterationLimit: Int? = nil, baseMargin: [Double], averagesIterations: Bool,
+                defaultIterationLimit: Int? = nil, baseMargin: [Double], averaging: Averaging,
                 accumulatesInFloat32: Bool, transform: OutputTransform,
                 preprocessing: FeaturePreprocessing? = nil) {
         self.format = format
@@ -47,7 +63,7 @@ public struct TreeEnsemble: Sendable {
         self.treesPerIteration = treesPerIteration
         self.defaultIterationLimit = defaultIterationLimit ?? 0
         self.baseMargin = baseMargin
-        self.averagesIterations = averagesIterations
+        self.averaging = averaging
         self.accumulatesInFloat32 = accumulatesInFloat32
         self.transform = transform
         self.preprocessing = preprocessing
@@ -97,7 +113,7 @@ public struct TreeEnsemble: Sendable {
             guard a.count == featureCount, b.count == featureCount else {
                 throw .parse("preprocessing has \(a.count) and \(b.count) values for \(featureCount) features")
             }
-        case nil: break
+        case .zeroTinyValues?, nil: break
         }
         var totalNodes = 0
         var totalCategorySets = 0
