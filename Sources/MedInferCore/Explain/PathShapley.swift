@@ -9,51 +9,68 @@
 /// path one element at a time; the order of extension does not change the result, which
 /// is what lets paths be processed independently of the tree walk.
 enum PathShapley {
-    /// Path weights after extending the root element and `count` elements.
-    /// `weights` must hold count + 1 values.
+    /// 1/n for n in 0...64 (entry 0 unused): the weight recurrences divide by small
+    /// integers in their dependency chains, and a multiply is several times faster.
+    static let reciprocals: [Double] = (0...64).map { $0 == 0 ? 0 : 1 / Double($0) }
+
+    /// Path weights after extending the root element and every element but `skip`;
+    /// returns how many were extended. `weights` must hold count + 1 values.
     @inline(__always)
     static func extend(zero: UnsafePointer<Double>, pattern: UInt64, count: Int, skip: Int = -1,
                        weights: UnsafeMutablePointer<Double>) -> Int {
-        weights[0] = 1
-        var length = 0
-        for k in 0..<count where k != skip {
-            let o: Double = pattern >> UInt64(k) & 1 == 1 ? 1 : 0
-            let z = zero[k]
-            length += 1
-            weights[length] = 0
-            let scale = 1 / Double(length + 1)
-            var i = length - 1
-            while i >= 0 {
-                weights[i + 1] += o * weights[i] * Double(i + 1) * scale
-                weights[i] = z * weights[i] * Double(length - i) * scale
-                i -= 1
+        reciprocals.withUnsafeBufferPointer { reciprocal in
+            weights[0] = 1
+            var length = 0
+            for k in 0..<count where k != skip {
+                let follows = pattern >> UInt64(k) & 1 == 1
+                length += 1
+                weights[length] = 0
+                let scale = reciprocal[length + 1]
+                let zeroScale = zero[k] * scale
+                var i = length - 1
+                if follows {
+                    while i >= 0 {
+                        let w = weights[i]
+                        weights[i + 1] += w * Double(i + 1) * scale
+                        weights[i] = w * Double(length - i) * zeroScale
+                        i -= 1
+                    }
+                } else {
+                    while i >= 0 {
+                        weights[i] *= Double(length - i) * zeroScale
+                        i -= 1
+                    }
+                }
             }
+            return length
         }
-        return length
     }
 
-    /// Sum of the path weights with element (o, z) taken out again; `depth` is the
-    /// number of extended elements.
+    /// Sum of the path weights with an element taken out again (`follows`: its one
+    /// fraction is 1, else 0; `zero`: its zero fraction); `depth` elements extended.
     @inline(__always)
-    static func unwoundSum(weights: UnsafePointer<Double>, depth: Int, one: Double, zero: Double) -> Double {
-        var total = 0.0
-        if one != 0 {
-            var next = weights[depth]
-            var i = depth - 1
-            while i >= 0 {
-                let share = next / (Double(i + 1) * one)
-                total += share
-                next = weights[i] - share * zero * Double(depth - i)
-                i -= 1
+    static func unwoundSum(weights: UnsafePointer<Double>, depth: Int, follows: Bool, zero: Double) -> Double {
+        reciprocals.withUnsafeBufferPointer { reciprocal in
+            var total = 0.0
+            if follows {
+                var next = weights[depth]
+                var i = depth - 1
+                while i >= 0 {
+                    let share = next * reciprocal[i + 1]
+                    total += share
+                    next = weights[i] - share * zero * Double(depth - i)
+                    i -= 1
+                }
+            } else {
+                var i = depth - 1
+                while i >= 0 {
+                    total += weights[i] * reciprocal[depth - i]
+                    i -= 1
+                }
+                total /= zero
             }
-        } else {
-            var i = depth - 1
-            while i >= 0 {
-                total += weights[i] / (zero * Double(depth - i))
-                i -= 1
-            }
+            return total * Double(depth + 1)
         }
-        return total * Double(depth + 1)
     }
 
     /// factor_k for every element of a path; `weights` needs count + 1 values.
@@ -64,7 +81,7 @@ enum PathShapley {
             let o: Double = pattern >> UInt64(k) & 1 == 1 ? 1 : 0
             let difference = o - zero[k]
             out[k] = difference == 0 ? 0
-                : difference * unwoundSum(weights: weights, depth: depth, one: o, zero: zero[k])
+                : difference * unwoundSum(weights: weights, depth: depth, follows: o == 1, zero: zero[k])
         }
     }
 
@@ -86,7 +103,7 @@ enum PathShapley {
                 let oj: Double = pattern >> UInt64(j) & 1 == 1 ? 1 : 0
                 let difference = oj - zero[j]
                 out[i * count + j] = difference == 0 ? 0
-                    : conditioning * difference * unwoundSum(weights: weights, depth: depth, one: oj, zero: zero[j])
+                    : conditioning * difference * unwoundSum(weights: weights, depth: depth, follows: oj == 1, zero: zero[j])
             }
         }
     }

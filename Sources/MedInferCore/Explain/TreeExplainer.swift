@@ -3,10 +3,12 @@
 /// them: per row, one value per feature plus a bias column (the expected model output)
 /// that together sum to the raw margin.
 ///
-/// Work is organised by leaf path rather than by recursive tree walk: for each path the
-/// row only decides which of its distinct features it follows (a bit pattern); the
-/// Shapley weights for a pattern are a pure function of the path, so short paths get
-/// all 2^D patterns precomputed once and a row costs a table lookup per path.
+/// Work is organised by leaf path rather than by recursive tree walk. For each path a
+/// row only decides which of the path's distinct features it follows (a bit pattern),
+/// and the Shapley factors for a pattern are a pure function of the path. So:
+/// - short paths get all 2^D patterns precomputed once, while the tables fit in cache;
+/// - rows are explained in batches, path by path, and a pattern's factors are computed
+///   once per batch however many rows share it (deep trees: rows mostly do).
 public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     public let ensemble: TreeEnsemble
     let paths: LeafPaths
@@ -15,11 +17,20 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     /// Stable copies of `paths.zeroFractions` and `paths.features` for the row loops.
     private let zeroFractions: UnsafeMutablePointer<Double>
     private let featuresPointer: UnsafeMutablePointer<Int32>
+    private let largestTree: Int
+    /// Most features on a path that is memoized per batch (0: none is), sizing the memo.
+    private let memoElements: Int
 
     /// Paths with at most this many distinct features get their factors tabulated...
     static let maxTabulatedElements = 10
-    /// ...while the tables stay under this many values (32 MiB).
-    static let tableBudget = 1 << 22
+    /// ...while all tables together stay under this many values (1 MiB): a row touches
+    /// every path's table once, so a table larger than the cache costs a miss per path
+    /// and loses to computing the factors.
+    static let tableBudget = 1 << 17
+    /// Rows explained together; their patterns share one per-path memo.
+    static let batchRows = 256
+    /// Paths with up to this many features are memoized per batch (2^12 patterns).
+    static let maxMemoizedElements = 12
 
     public init(_ ensemble: TreeEnsemble) throws(MedInferError) {
         self.ensemble = ensemble
@@ -53,6 +64,10 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         zeroFractions.initialize(from: paths.zeroFractions, count: paths.zeroFractions.count)
         featuresPointer = .allocate(capacity: max(paths.features.count, 1))
         featuresPointer.initialize(from: paths.features, count: paths.features.count)
+        largestTree = ensemble.trees.reduce(0) { max($0, $1.nodes.count) }
+        memoElements = paths.paths.reduce(0) { longest, path in
+            path.table < 0 && path.elementCount <= Self.maxMemoizedElements ? max(longest, path.elementCount) : longest
+        }
     }
 
     deinit {
@@ -70,12 +85,66 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     /// (j == M: the bias) and output column k. Arguments validated by the caller.
     public func shapValues(features: UnsafePointer<Float>, rows: Int, iterations: Int,
                            out: UnsafeMutablePointer<Double>) {
-        withRowScratch { row, decisions, factors, weights in
-            for r in 0..<rows {
-                let x = prepare(features + r * ensemble.featureCount, into: row)
-                accumulateValues(x, iterations: iterations, into: out + r * valuesPerRow,
-                                 decisions: decisions, factors: factors, weights: weights)
+        let m = ensemble.featureCount
+        let columns = ensemble.outputCount
+        let batch = min(rows, Self.batchRows)
+        let memoPatterns = 1 << memoElements
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: batch * m) { prepared in
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: batch * max(largestTree, 1)) { decisions in
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: memoPatterns) { stamps in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(memoPatterns * memoElements, paths.longestPath, 1)) { memo in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: LeafPaths.maxElements + 1) { weights in
+            stamps.initialize(repeating: 0)
+            var generation: UInt32 = 0
+            var start = 0
+            while start < rows {
+                let count = min(batch, rows - start)
+                let xs = prepare(features + start * m, rows: count, into: prepared.baseAddress!)
+                let phi = out + start * valuesPerRow
+                phi.initialize(repeating: 0, count: count * valuesPerRow)
+                forEachPath(xs, rows: count, iterations: iterations, decisions: decisions.baseAddress!) {
+                    path, patterns, leaf, scale in
+                    let elements = path.elementCount
+                    let memoized = path.table < 0 && elements <= memoElements
+                    if memoized {
+                        generation &+= 1
+                        if generation == 0 {  // wrapped: forget every stamp once
+                            stamps.initialize(repeating: 0)
+                            generation = 1
+                        }
+                    }
+                    for r in 0..<count {
+                        let pattern = patterns(r)
+                        let factors: UnsafePointer<Double>
+                        if path.table >= 0 {
+                            factors = factorTable.withUnsafeBufferPointer { $0.baseAddress! } + path.table + Int(pattern) * elements
+                        } else if memoized {
+                            let slot = memo.baseAddress! + Int(pattern) * elements
+                            if stamps[Int(pattern)] != generation {
+                                stamps[Int(pattern)] = generation
+                                PathShapley.factors(zero: zeroFractions + path.elementStart, pattern: pattern,
+                                                    count: elements, weights: weights.baseAddress!, out: slot)
+                            }
+                            factors = UnsafePointer(slot)
+                        } else {
+                            let slot = memo.baseAddress!
+                            PathShapley.factors(zero: zeroFractions + path.elementStart, pattern: pattern,
+                                                count: elements, weights: weights.baseAddress!, out: slot)
+                            factors = UnsafePointer(slot)
+                        }
+                        let row = phi + r * valuesPerRow
+                        for k in 0..<elements where factors[k] != 0 {
+                            leaf.add(factors[k] * scale, to: row + Int(featuresPointer[path.elementStart + k]) * columns)
+                        }
+                    }
+                }
+                for r in 0..<count { addBias(iterations: iterations, to: phi + r * valuesPerRow + m * columns) }
+                start += count
             }
+        }
+        }
+        }
+        }
         }
     }
 
@@ -85,46 +154,50 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
                                   out: UnsafeMutablePointer<Double>) {
         let m = ensemble.featureCount
         let columns = ensemble.outputCount
-        withRowScratch { row, decisions, factors, weights in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: valuesPerRow) { phiBuffer in
-                let phi = phiBuffer.baseAddress!
-                for r in 0..<rows {
-                    let x = prepare(features + r * m, into: row)
-                    let target = out + r * interactionValuesPerRow
-                    target.initialize(repeating: 0, count: interactionValuesPerRow)
-                    accumulateValues(x, iterations: iterations, into: phi,
-                                     decisions: decisions, factors: factors, weights: weights)
-                    forEachPath(x, iterations: iterations, decisions: decisions) { path, pattern, value, scale in
-                        let count = path.elementCount
-                        PathShapley.interactionFactors(
-                            zero: zeroFractions + path.elementStart, pattern: pattern, count: count,
-                            weights: weights, out: factors)
-                        for i in 0..<count {
-                            let fi = Int(self.featuresPointer[path.elementStart + i])
-                            for j in 0..<count where j != i {
-                                let f = factors[i * count + j]
-                                if f == 0 { continue }
-                                let fj = Int(self.featuresPointer[path.elementStart + j])
-                                value.add(f * scale, to: target + (fi * (m + 1) + fj) * columns)
-                            }
+        let longest = max(paths.longestPath, 1)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { prepared in
+        withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(largestTree, 1)) { decisions in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: longest * longest) { factorBuffer in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: longest + 1) { weights in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: valuesPerRow) { phiBuffer in
+            let factors = factorBuffer.baseAddress!
+            let phi = phiBuffer.baseAddress!
+            for r in 0..<rows {
+                let x = prepare(features + r * m, rows: 1, into: prepared.baseAddress!)
+                shapValues(features: x, rows: 1, iterations: iterations, out: phi)
+                let target = out + r * interactionValuesPerRow
+                target.initialize(repeating: 0, count: interactionValuesPerRow)
+                forEachPath(x, rows: 1, iterations: iterations, decisions: decisions.baseAddress!) {
+                    path, patterns, leaf, scale in
+                    let count = path.elementCount
+                    PathShapley.interactionFactors(zero: zeroFractions + path.elementStart, pattern: patterns(0),
+                                                   count: count, weights: weights.baseAddress!, out: factors)
+                    for i in 0..<count {
+                        let fi = Int(featuresPointer[path.elementStart + i])
+                        for j in 0..<count where j != i && factors[i * count + j] != 0 {
+                            let fj = Int(featuresPointer[path.elementStart + j])
+                            leaf.add(factors[i * count + j] * scale, to: target + (fi * (m + 1) + fj) * columns)
                         }
-                    }
-                    for i in 0..<m {
-                        for k in 0..<columns {
-                            var offDiagonal = 0.0
-                            for j in 0..<m where j != i { offDiagonal += target[(i * (m + 1) + j) * columns + k] }
-                            target[(i * (m + 1) + i) * columns + k] = phi[i * columns + k] - offDiagonal
-                        }
-                    }
-                    for k in 0..<columns {
-                        target[(m * (m + 1) + m) * columns + k] = phi[m * columns + k]
                     }
                 }
+                // Main effects: what each feature's SHAP value leaves after its interactions.
+                for i in 0..<m {
+                    for k in 0..<columns {
+                        var offDiagonal = 0.0
+                        for j in 0..<m where j != i { offDiagonal += target[(i * (m + 1) + j) * columns + k] }
+                        target[(i * (m + 1) + i) * columns + k] = phi[i * columns + k] - offDiagonal
+                    }
+                }
+                for k in 0..<columns { target[(m * (m + 1) + m) * columns + k] = phi[m * columns + k] }
             }
+        }
+        }
+        }
+        }
         }
     }
 
-    // MARK: - Per-row work
+    // MARK: - Shared per-batch work
 
     /// Leaf values of one path, added with the tree's output mapping.
     struct LeafValue {
@@ -143,35 +216,23 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         }
     }
 
-
-    private func withRowScratch(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Bool>,
-                                         UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) {
-        let largestTree = ensemble.trees.reduce(0) { max($0, $1.nodes.count) }
-        let longest = max(paths.longestPath, 1)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: ensemble.featureCount) { row in
-        withUnsafeTemporaryAllocation(of: Bool.self, capacity: largestTree) { decisions in
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: longest * longest) { factors in
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: longest + 1) { weights in
-            body(row.baseAddress!, decisions.baseAddress!, factors.baseAddress!, weights.baseAddress!)
-        }
-        }
-        }
-        }
-    }
-
-    /// The row as the trees see it (after the model's preprocessing, if any).
-    private func prepare(_ row: UnsafePointer<Float>, into scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        guard let preprocessing = ensemble.preprocessing else { return row }
-        preprocessing.apply(row, count: ensemble.featureCount, into: scratch)
+    /// The rows as the trees see them (after the model's preprocessing, if any).
+    private func prepare(_ rows: UnsafePointer<Float>, rows count: Int,
+                         into scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        guard let preprocessing = ensemble.preprocessing else { return rows }
+        let m = ensemble.featureCount
+        for r in 0..<count { preprocessing.apply(rows + r * m, count: m, into: scratch + r * m) }
         return UnsafePointer(scratch)
     }
 
-    /// Calls `body` for every leaf path of the first `iterations` iterations with the
-    /// row's pattern, the leaf's values and the tree's scale (1/iterations for averaging
-    /// models, else 1).
+    /// Calls `body` for every leaf path of the first `iterations` iterations with a
+    /// function giving each row's pattern, the leaf's values and the tree's scale
+    /// (1/iterations for models whose raw output is a mean, else 1).
     @inline(__always)
-    private func forEachPath(_ x: UnsafePointer<Float>, iterations: Int, decisions: UnsafeMutablePointer<Bool>,
-                             _ body: (LeafPaths.Path, UInt64, LeafValue, Double) -> Void) {
+    private func forEachPath(_ xs: UnsafePointer<Float>, rows: Int, iterations: Int,
+                             decisions: UnsafeMutablePointer<Bool>,
+                             _ body: (LeafPaths.Path, (Int) -> UInt64, LeafValue, Double) -> Void) {
+        let m = ensemble.featureCount
         let treeCount = iterations * ensemble.treesPerIteration
         let scale = ensemble.averaging.divides(raw: true) ? 1 / Double(iterations) : 1
         ensemble.trees.withUnsafeBufferPointer { trees in
@@ -179,25 +240,33 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         paths.steps.withUnsafeBufferPointer { steps in
             for t in 0..<treeCount {
                 let tree = trees[t]
+                let stride = tree.nodes.count
                 tree.nodes.withUnsafeBufferPointer { nodes in
                 tree.categorySets.withUnsafeBufferPointer { sets in
                 tree.values.withUnsafeBufferPointer { values in
-                    for i in 0..<nodes.count where !nodes[i].isLeaf {
-                        let node = nodes[i]
-                        decisions[i] = node.goesLeft(x[Int(node.feature)], categorySets: sets)
+                    for r in 0..<rows {
+                        let x = xs + r * m
+                        let rowDecisions = decisions + r * stride
+                        for i in 0..<stride where !nodes[i].isLeaf {
+                            rowDecisions[i] = nodes[i].goesLeft(x[Int(nodes[i].feature)], categorySets: sets)
+                        }
                     }
                     for p in paths.treeStart[t]..<paths.treeStart[t + 1] {
                         let path = allPaths[p]
-                        var pattern: UInt64 = (1 << UInt64(path.elementCount)) &- 1
-                        for s in path.stepStart..<(path.stepStart + path.stepCount) {
-                            let step = steps[s]
-                            if decisions[Int(step.node)] != step.wentLeft {
-                                pattern &= ~(1 << UInt64(step.element))
-                            }
-                        }
+                        let pathSteps = steps.baseAddress! + path.stepStart
                         let leaf = LeafValue(values: values.baseAddress! + Int(path.leaf) * tree.leafWidth,
                                              width: tree.leafWidth, outputIndex: tree.outputIndex)
-                        body(path, pattern, leaf, scale)
+                        body(path, { r in
+                            let rowDecisions = decisions + r * stride
+                            var pattern: UInt64 = (1 << UInt64(path.elementCount)) &- 1
+                            for s in 0..<path.stepCount {
+                                let step = pathSteps[s]
+                                if rowDecisions[Int(step.node)] != step.wentLeft {
+                                    pattern &= ~(1 << UInt64(step.element))
+                                }
+                            }
+                            return pattern
+                        }, leaf, scale)
                     }
                 }
                 }
@@ -208,33 +277,10 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         }
     }
 
-    private func accumulateValues(_ x: UnsafePointer<Float>, iterations: Int, into phi: UnsafeMutablePointer<Double>,
-                                  decisions: UnsafeMutablePointer<Bool>, factors: UnsafeMutablePointer<Double>,
-                                  weights: UnsafeMutablePointer<Double>) {
-        let m = ensemble.featureCount
-        let columns = ensemble.outputCount
-        phi.initialize(repeating: 0, count: valuesPerRow)
-        factorTable.withUnsafeBufferPointer { table in
-            forEachPath(x, iterations: iterations, decisions: decisions) { path, pattern, value, scale in
-                let count = path.elementCount
-                let pathFactors: UnsafePointer<Double>
-                if path.table >= 0 {
-                    pathFactors = table.baseAddress! + path.table + Int(pattern) * count
-                } else {
-                    PathShapley.factors(zero: zeroFractions + path.elementStart, pattern: pattern, count: count,
-                                        weights: weights, out: factors)
-                    pathFactors = UnsafePointer(factors)
-                }
-                for k in 0..<count where pathFactors[k] != 0 {
-                    let feature = Int(featuresPointer[path.elementStart + k])
-                    value.add(pathFactors[k] * scale, to: phi + feature * columns)
-                }
-            }
-        }
-        // Bias: the base margin plus each tree's expected value.
+    /// The bias: the base margin plus each tree's expected value.
+    private func addBias(iterations: Int, to bias: UnsafeMutablePointer<Double>) {
         let treeCount = iterations * ensemble.treesPerIteration
         let scale = ensemble.averaging.divides(raw: true) ? 1 / Double(iterations) : 1
-        let bias = phi + m * columns
         for t in 0..<treeCount {
             let tree = ensemble.trees[t]
             paths.expectations[t].withUnsafeBufferPointer { mean in
@@ -242,6 +288,6 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
                     .add(scale, to: bias)
             }
         }
-        for k in 0..<columns { bias[k] += ensemble.baseMargin[k] }
+        for k in 0..<ensemble.outputCount { bias[k] += ensemble.baseMargin[k] }
     }
 }
