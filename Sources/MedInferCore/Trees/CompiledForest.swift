@@ -100,7 +100,7 @@ public final class CompiledForest: Sendable {
                 let node = tree.nodes[source]
                 if node.isLeaf { continue }
                 depth = max(depth, level + 1)
-                if node.zeroIsMissing || node.categorySet >= 0 || node.threshold.isNaN { isPlain = false }
+                if !Self.isPlain(node) { isPlain = false }
                 position[Int(node.leftChild)] = order.count
                 order.append((Int(node.leftChild), level + 1))
                 position[Int(node.rightChild)] = order.count
@@ -148,6 +148,15 @@ public final class CompiledForest: Sendable {
         self.valuesF32 = ensemble.accumulatesInFloat32 ? values.map { Float($0) } : []
         self.categorySets = categorySets
         self.shallow = shallow
+    }
+
+    /// Whether the widened-row test `x' <= threshold` decides `node` exactly. It cannot
+    /// for categorical and zero-as-missing splits, a NaN threshold, or a +inf threshold
+    /// whose NaN goes right (LightGBM's "missing vs. the rest" split): there the +inf a
+    /// NaN becomes would pass the test like a real +inf.
+    private static func isPlain(_ node: TreeNode) -> Bool {
+        !node.zeroIsMissing && node.categorySet < 0 && !node.threshold.isNaN
+            && !(node.threshold == .infinity && !node.defaultLeft)
     }
 
     /// The complete heap-ordered form of the plain tree at `root` (see `ShallowTreeNode`):
