@@ -122,4 +122,40 @@ import Testing
         #expect(medinfer_model_load("/tmp", &model) == MEDINFER_ERR_IO)
         #expect(medinfer_model_load(nil, &model) == MEDINFER_ERR_INVALID_ARGUMENT)
     }
+
+    @Test func shapValuesSumToTheMarginAndCheckTheirBuffers() {
+        let (_, model) = load(Self.stump)
+        defer { medinfer_model_free(model) }
+        let rows: [Float] = [0.2, 5, .nan, 1]
+        var values = [Double](repeating: 0, count: 6)
+        #expect(medinfer_shap_values(model, rows, 2, 2, nil, &values, 6) == MEDINFER_OK, "\(lastError())")
+        // Cover 5/5: expected value 0; x0 = 0.2 goes left (+1), NaN follows the default (left).
+        #expect(values == [1, 0, 0, 1, 0, 0])
+        var interactions = [Double](repeating: 0, count: 9)
+        #expect(medinfer_shap_interaction_values(model, rows, 1, 2, nil, &interactions, 9) == MEDINFER_OK)
+        #expect(interactions == [1, 0, 0, 0, 0, 0, 0, 0, 0])
+        var small = [Double](repeating: -3, count: 5)
+        #expect(medinfer_shap_values(model, rows, 2, 2, nil, &small, 5) == MEDINFER_ERR_BUFFER_TOO_SMALL)
+        #expect(lastError().contains("6 needed"))
+        #expect(small.allSatisfy { $0 == -3 })
+        #expect(medinfer_shap_interaction_values(model, rows, Int.max / 2, 2, nil, &small, 5) == MEDINFER_ERR_OUT_OF_MEMORY)
+        #expect(medinfer_shap_values(model, nil, 1, 2, nil, &small, 5) == MEDINFER_ERR_INVALID_ARGUMENT)
+        #expect(medinfer_shap_values(model, rows, 1, 3, nil, &small, 5) == MEDINFER_ERR_SHAPE_MISMATCH)
+        var options = medinfer_explain_options()
+        #expect(medinfer_shap_values(model, rows, 1, 2, &options, &values, 6) == MEDINFER_ERR_INVALID_ARGUMENT)
+        medinfer_explain_options_init(&options)
+        options.iteration_limit = 3
+        #expect(medinfer_shap_values(model, rows, 1, 2, &options, &values, 6) == MEDINFER_ERR_INVALID_ARGUMENT)
+    }
+
+    @Test func shapNeedsCovers() {
+        let coverless = Self.stump.replacingOccurrences(of: "internal_count=10", with: "internal_count=0")
+        let (status, model) = load(coverless)
+        #expect(status == MEDINFER_OK)
+        defer { medinfer_model_free(model) }
+        var values = [Double](repeating: 0, count: 3)
+        let row: [Float] = [0, 0]
+        #expect(medinfer_shap_values(model, row, 1, 2, nil, &values, 3) == MEDINFER_ERR_UNSUPPORTED)
+        #expect(lastError().contains("cover"))
+    }
 }
