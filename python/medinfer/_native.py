@@ -1,0 +1,112 @@
+"""ctypes declarations of libmedinfer's C API (include/medinfer.h).
+
+The library is found, in order: $MEDINFER_LIBRARY; libmedinfer.so next to this package
+(wheels ship it there); the repository's .build/release/libmedinfer.so. It is loaded once
+per process, lazily, so that importing the package (e.g. on a Dask or Spark driver) costs
+nothing and worker processes load their own copy.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+ABI_VERSION = 1
+
+OK = 0
+STATUS_NAMES = {
+    0: "MEDINFER_OK", 1: "MEDINFER_ERR_INVALID_ARGUMENT", 2: "MEDINFER_ERR_IO",
+    3: "MEDINFER_ERR_PARSE", 4: "MEDINFER_ERR_UNSUPPORTED", 5: "MEDINFER_ERR_SHAPE_MISMATCH",
+    6: "MEDINFER_ERR_BUFFER_TOO_SMALL", 7: "MEDINFER_ERR_OUT_OF_MEMORY", 8: "MEDINFER_ERR_INTERNAL",
+}
+OUTPUT_TRANSFORMED = 0
+OUTPUT_RAW = 1
+
+
+class PredictOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("output", ctypes.c_int32),
+                ("reserved", ctypes.c_int32), ("iteration_limit", ctypes.c_uint64)]
+
+
+class ExplainOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("iteration_limit", ctypes.c_uint64)]
+
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_path: str | None = None
+
+
+def _candidates() -> list[Path]:
+    found = []
+    if os.environ.get("MEDINFER_LIBRARY"):
+        found.append(Path(os.environ["MEDINFER_LIBRARY"]))
+    here = Path(__file__).resolve().parent
+    found.append(here / "libmedinfer.so")
+    for parent in here.parents:
+        candidate = parent / ".build" / "release" / "libmedinfer.so"
+        if candidate.exists():
+            found.append(candidate)
+            break
+    return found
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    p, size, i32, dbl = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int32, ctypes.c_void_p
+    signatures = {
+        "medinfer_abi_version": ([], ctypes.c_int),
+        "medinfer_version": ([], ctypes.c_char_p),
+        "medinfer_last_error": ([], ctypes.c_char_p),
+        "medinfer_status_name": ([ctypes.c_int], ctypes.c_char_p),
+        "medinfer_model_load": ([ctypes.c_char_p, ctypes.POINTER(p)], ctypes.c_int),
+        "medinfer_model_load_from_memory": ([ctypes.c_char_p, size, ctypes.POINTER(p)], ctypes.c_int),
+        "medinfer_model_free": ([p], None),
+        "medinfer_model_kind": ([p, ctypes.POINTER(ctypes.c_int)], ctypes.c_int),
+        "medinfer_model_feature_count": ([p, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_model_feature_name": ([p, size, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
+        "medinfer_model_class_count": ([p, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_model_objective": ([p, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
+        "medinfer_model_tree_count": ([p, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_model_iteration_count": ([p, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_model_default_iteration_limit": ([p, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_model_output_count": ([p, i32, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_predict": ([p, p, size, size, p, dbl, size], ctypes.c_int),
+        "medinfer_shap_values": ([p, p, size, size, p, dbl, size], ctypes.c_int),
+        "medinfer_shap_interaction_values": ([p, p, size, size, p, dbl, size], ctypes.c_int),
+    }
+    for name, (argtypes, restype) in signatures.items():
+        function = getattr(lib, name)
+        function.argtypes = argtypes
+        function.restype = restype
+
+
+def library() -> ctypes.CDLL:
+    """The loaded library (loaded on first use)."""
+    global _lib, _path
+    if _lib is not None:
+        return _lib
+    with _lock:
+        if _lib is None:
+            tried = []
+            for candidate in _candidates():
+                if candidate.exists():
+                    lib = ctypes.CDLL(str(candidate))
+                    _declare(lib)
+                    version = lib.medinfer_abi_version()
+                    if version != ABI_VERSION:
+                        raise ImportError(f"{candidate} has ABI version {version}, this binding needs {ABI_VERSION}")
+                    _path = str(candidate)
+                    _lib = lib
+                    break
+                tried.append(str(candidate))
+            if _lib is None:
+                raise ImportError("libmedinfer.so not found (run `make lib`, or set MEDINFER_LIBRARY); tried: "
+                                  + ", ".join(tried))
+    return _lib
+
+
+def library_path() -> str:
+    library()
+    assert _path is not None
+    return _path
