@@ -47,7 +47,8 @@ public func medinfer_predict(_ model: OpaquePointer?, _ features: UnsafePointer<
         guard !overflow else {
             throw .outOfMemory("\(function): \(rowCount) rows x \(perRow) outputs overflow size_t")
         }
-        guard outLength >= 0, outLength >= needed else {
+        // out_length is a size_t: any capacity at or above the result is fine.
+        guard UInt(bitPattern: outLength) >= UInt(needed) else {
             throw .bufferTooSmall("\(function): 'out' holds \(UInt(bitPattern: outLength)) doubles, \(needed) needed (\(rowCount) rows x \(perRow) outputs)")
         }
         handle.forest.predict(features: features, rows: rowCount, iterations: iterations, raw: raw, out: out)
@@ -135,7 +136,8 @@ private func explain(_ function: String, _ model: OpaquePointer?, _ features: Un
             }
             needed = product
         }
-        guard outLength >= 0, outLength >= needed else {
+        // out_length is a size_t: any capacity at or above the result is fine.
+        guard UInt(bitPattern: outLength) >= UInt(needed) else {
             throw .bufferTooSmall("\(function): 'out' holds \(UInt(bitPattern: outLength)) doubles, \(needed) needed (\(dimensions.map(String.init).joined(separator: " x ")))")
         }
         let explainer = try handle.explainer()

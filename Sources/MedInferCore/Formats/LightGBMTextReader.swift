@@ -10,9 +10,8 @@ enum LightGBMTextReader {
         var sections: [Section] = [[:]]
         var sawEndOfTrees = false
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             lineNumber += 1
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             if line == "end of trees" { sawEndOfTrees = true; break }
             if line.hasPrefix("Tree=") { sections.append([:]) }
             if line.isEmpty { continue }
@@ -208,7 +207,9 @@ enum LightGBMTextReader {
     private static func numbers(_ section: Section, _ key: String, count: Int) throws(MedInferError) -> [Double] {
         let entry = try field(section, key)
         var out: [Double] = []
-        out.reserveCapacity(count)
+        // Reserve by what the line can hold, not by the declared count: a tiny file
+        // must not be able to ask for gigabytes.
+        out.reserveCapacity(min(count, entry.value.utf8.count / 2 + 1))
         for part in entry.value.split(separator: " ") {
             guard out.count < count else {
                 throw .parse("line \(entry.line): '\(key)' has more than \(count) values")
@@ -228,7 +229,7 @@ enum LightGBMTextReader {
                                  in range: ClosedRange<Int>) throws(MedInferError) -> [Int] {
         let entry = try field(section, key)
         var out: [Int] = []
-        out.reserveCapacity(count)
+        out.reserveCapacity(min(count, entry.value.utf8.count / 2 + 1))
         for part in entry.value.split(separator: " ") {
             guard out.count < count else {
                 throw .parse("line \(entry.line): '\(key)' has more than \(count) values")

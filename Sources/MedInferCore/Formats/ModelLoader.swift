@@ -33,7 +33,8 @@ public enum ModelLoader {
         guard start < bytes.count else { throw .parse("the \(description) holds only white space") }
 
         if bytes[start] == UInt8(ascii: "{") {
-            let document = try JSONDocument(bytes: bytes, fileDescription: "JSON \(description)")
+            let document = try JSONDocument(bytes: UnsafeRawBufferPointer(rebasing: bytes[start...]),
+                                            fileDescription: "JSON \(description)")
             let root = document.root
             guard root.isObject else { throw .parse("the JSON \(description) is not an object") }
             if root.optionalMember("learner") != nil {

@@ -31,6 +31,9 @@ enum XGBoostJSONReader {
         let baseMargin = (0..<outputCount).map { k in
             marginFromBase(Double(Float(baseScores[baseScores.count == 1 ? 0 : k])))
         }
+        guard baseMargin.allSatisfy({ $0.isFinite }) else {
+            throw .parse("'learner.learner_model_param.base_score' \(baseScores) has no finite margin for objective '\(objective)' (a probability must lie strictly between 0 and 1, a log-link mean above 0)")
+        }
 
         let booster = try learner.member("gradient_booster")
         let boosterName = try booster.member("name").string()
@@ -198,6 +201,9 @@ enum XGBoostJSONReader {
                 throw .parse("'categories_nodes', 'categories_segments' and 'categories_sizes' differ in length")
             }
             for (j, node) in catNodes.enumerated() {
+                guard setOfNode[node] == nil else {
+                    throw .parse("node \(node) appears more than once in 'categories_nodes'")
+                }
                 guard segments[j] + sizes[j] <= categories.count else {
                     throw .parse("category segment \(j) runs past the \(categories.count) categories")
                 }

@@ -10,7 +10,9 @@ import Darwin
 /// beyond `Limits.maxModelFileBytes`.
 enum FileBytes {
     static func read(path: String) throws(MedInferError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+        // forever; for regular files it changes nothing.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw .io("cannot open '\(path)': \(String(cString: strerror(errno)))")
         }

@@ -53,28 +53,42 @@ public struct TreeNode: Sendable, Equatable {
     }
 }
 
-/// A set of categories of one categorical split, as a bitset over category ids.
+/// A set of categories of one categorical split. LightGBM files store bitsets, which
+/// are kept as they are; XGBoost files list category ids, which are kept as a sorted
+/// list, so memory stays proportional to the file even when ids are large (up to 2^24).
 public struct CategorySet: Sendable, Equatable {
-    public var words: [UInt32]
+    enum Storage: Sendable, Equatable {
+        case bitset([UInt32])
+        case sorted([Int32])
+    }
+    let storage: Storage
     public var rule: CategoricalRule
 
     public init(words: [UInt32], rule: CategoricalRule) {
-        self.words = words
+        storage = .bitset(words)
         self.rule = rule
     }
 
-    /// Builds a set from listed category ids (each checked by the reader).
+    /// A set of listed category ids (each checked by the reader to be >= 0).
     public init(categories: [Int], rule: CategoricalRule) {
-        let maxCategory = categories.max() ?? -1
-        var words = [UInt32](repeating: 0, count: maxCategory / 32 + 1)
-        for c in categories where c >= 0 { words[c / 32] |= 1 << UInt32(c % 32) }
-        self.init(words: words, rule: rule)
+        storage = .sorted(Array(Set(categories.map { Int32(clamping: $0) })).sorted())
+        self.rule = rule
     }
 
     public func contains(_ category: Int) -> Bool {
-        let word = category >> 5
-        guard category >= 0, word < words.count else { return false }
-        return words[word] & (1 << UInt32(category & 31)) != 0
+        guard category >= 0 else { return false }
+        switch storage {
+        case .bitset(let words):
+            let word = category >> 5
+            return word < words.count && words[word] & (1 << UInt32(category & 31)) != 0
+        case .sorted(let ids):
+            var low = 0, high = ids.count
+            while low < high {
+                let middle = (low + high) / 2
+                if Int(ids[middle]) < category { low = middle + 1 } else { high = middle }
+            }
+            return low < ids.count && Int(ids[low]) == category
+        }
     }
 
     /// Whether a row with feature value `x` (not NaN: NaN follows the node's default)
