@@ -1,0 +1,67 @@
+# MedInfer: two commands matter.
+#   make demo   build the release library and score the bundled models from C
+#   make test   install what is missing, then run every test suite
+# Others: make lib, make swift-test, make capi-test, make parity, make asan, make bench.
+
+SWIFT   ?= swift
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+LIB_DIR := .build/release
+LIB     := $(LIB_DIR)/libmedinfer.so
+CC      ?= cc
+CFLAGS  ?= -std=c99 -O2 -Wall -Wextra -Werror
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEPS_STAMP := $(VENV)/.medinfer-deps
+
+.PHONY: demo test lib system-deps python-deps swift-test capi-test parity asan bench clean
+
+demo: lib $(LIB_DIR)/score
+	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
+	          examples/models/noshow_lgbm.txt:examples/models/sample_rows.csv \
+	          examples/models/breast_rf.json:examples/models/breast_sample.csv; do \
+	    echo; $(LIB_DIR)/score $${m%%:*} $${m##*:} || exit 1; done
+
+test: system-deps python-deps lib
+	$(SWIFT) test
+	Tests/CAPI/run.sh
+	$(PY) -m pytest -q Tests/Parity
+
+# json-c headers and pkg-config are not on a fresh machine.
+system-deps:
+	@if ! pkg-config --exists json-c 2>/dev/null; then \
+	    echo "installing libjson-c-dev and pkg-config (apt)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libjson-c-dev pkg-config >/dev/null; \
+	fi
+
+python-deps: $(DEPS_STAMP)
+$(DEPS_STAMP): Tests/Parity/requirements.txt
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r Tests/Parity/requirements.txt
+	@touch $@
+
+lib: system-deps
+	$(SWIFT) build -c release --product medinfer
+
+$(LIB_DIR)/score: examples/c/score.c include/medinfer.h lib
+	$(CC) $(CFLAGS) -Iinclude $< -L$(LIB_DIR) -lmedinfer -Wl,-rpath,'$$ORIGIN' -o $@
+
+swift-test: system-deps
+	$(SWIFT) test
+
+capi-test: lib
+	Tests/CAPI/run.sh
+
+parity: python-deps lib
+	$(PY) -m pytest -q Tests/Parity
+
+# The C API tests against a library built with AddressSanitizer.
+asan: system-deps
+	$(SWIFT) build -c debug --product medinfer --sanitize=address --scratch-path .build-asan
+	MEDINFER_ASAN_LIB_DIR=.build-asan/debug Tests/CAPI/run.sh asan
+
+bench: python-deps lib
+	$(PY) Benchmarks/run_all.py
+
+clean:
+	rm -rf .build .build-asan
