@@ -76,9 +76,10 @@ public enum OutputTransform: Sendable, Equatable {
         case .softmax:
             var largest = raw[0]
             for k in 1..<max(columns, 1) { largest = Swift.max(largest, raw[k]) }
-            var sum: Float = 0
-            for k in 0..<columns { sum += expf(raw[k] - largest) }
-            for k in 0..<columns { out[k] = Double(expf(raw[k] - largest) / sum) }
+            // XGBoost adds the denominator in double and divides in float.
+            var sum: Double = 0
+            for k in 0..<columns { sum += Double(expf(raw[k] - largest)) }
+            for k in 0..<columns { out[k] = Double(expf(raw[k] - largest) / Float(sum)) }
         case .argmax:
             out[0] = Double(Self.argmax(raw, columns))
         case .exp:
