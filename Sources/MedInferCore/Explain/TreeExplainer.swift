@@ -8,7 +8,10 @@
 /// and the Shapley factors for a pattern are a pure function of the path. So:
 /// - short paths get all 2^D patterns precomputed once, while the tables fit in cache;
 /// - rows are explained in batches, path by path, and a pattern's factors are computed
-///   once per batch however many rows share it (deep trees: rows mostly do).
+///   once per batch however many rows share it (deep trees: rows mostly do);
+/// - a small tree's whole contribution depends only on its few split decisions, so
+///   trees with at most 8 splits get one table row per decision combination, and a row
+///   costs its split tests plus one table row per tree.
 public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     public let ensemble: TreeEnsemble
     let paths: LeafPaths
@@ -20,6 +23,22 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     private let largestTree: Int
     /// Most features on a path that is memoized per batch (0: none is), sizing the memo.
     private let memoElements: Int
+    /// Whole-tree tables (see `SplitTable`), one per tree or nil.
+    let splitTables: [SplitTable?]
+
+    /// A tree's contributions for every combination of its split decisions: for
+    /// combination c (bit j: split j sends the row left), `values[c * features.count + i]`
+    /// is added to feature `features[i]` (times the leaf column mapping of the tree).
+    struct SplitTable {
+        var splits: [Int32]
+        var features: [Int32]
+        var values: [Double]
+    }
+
+    /// Trees with at most this many splits get a `SplitTable`...
+    static let maxTabulatedSplits = 8
+    /// ...while the tables together stay under this many values (1 MiB).
+    static let splitTableBudget = 1 << 17
 
     /// Paths with at most this many distinct features get their factors tabulated...
     static let maxTabulatedElements = 10
@@ -68,6 +87,45 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         memoElements = paths.paths.reduce(0) { longest, path in
             path.table < 0 && path.elementCount <= Self.maxMemoizedElements ? max(longest, path.elementCount) : longest
         }
+        splitTables = Self.splitTables(ensemble, paths)
+    }
+
+    private static func splitTables(_ ensemble: TreeEnsemble, _ paths: LeafPaths) -> [SplitTable?] {
+        var budget = splitTableBudget
+        var weights = [Double](repeating: 0, count: LeafPaths.maxElements + 1)
+        var factors = [Double](repeating: 0, count: LeafPaths.maxElements)
+        return ensemble.trees.enumerated().map { t, tree in
+            let splits = tree.nodes.indices.filter { !tree.nodes[$0].isLeaf }
+            guard tree.leafWidth == 1, !splits.isEmpty, splits.count <= maxTabulatedSplits else { return nil }
+            var features: [Int32] = []
+            for s in splits where !features.contains(tree.nodes[s].feature) { features.append(tree.nodes[s].feature) }
+            let size = (1 << splits.count) * features.count
+            guard size <= budget else { return nil }
+            budget -= size
+            var values = [Double](repeating: 0, count: size)
+            var goesLeft = [Bool](repeating: false, count: tree.nodes.count)
+            for combination in 0..<(1 << splits.count) {
+                for (j, s) in splits.enumerated() { goesLeft[s] = combination >> j & 1 == 1 }
+                for p in paths.treeStart[t]..<paths.treeStart[t + 1] {
+                    let path = paths.paths[p]
+                    var pattern: UInt64 = (1 << UInt64(path.elementCount)) &- 1
+                    for step in paths.steps[path.stepStart..<(path.stepStart + path.stepCount)]
+                    where goesLeft[Int(step.node)] != step.wentLeft {
+                        pattern &= ~(1 << UInt64(step.element))
+                    }
+                    paths.zeroFractions.withUnsafeBufferPointer { zero in
+                        PathShapley.factors(zero: zero.baseAddress! + path.elementStart, pattern: pattern,
+                                            count: path.elementCount, weights: &weights, out: &factors)
+                    }
+                    let leafValue = tree.values[Int(path.leaf)]
+                    for k in 0..<path.elementCount {
+                        let slot = features.firstIndex(of: paths.features[path.elementStart + k])!
+                        values[combination * features.count + slot] += factors[k] * leafValue
+                    }
+                }
+            }
+            return SplitTable(splits: splits.map(Int32.init), features: features, values: values)
+        }
     }
 
     deinit {
@@ -102,7 +160,9 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
                 let xs = prepare(features + start * m, rows: count, into: prepared.baseAddress!)
                 let phi = out + start * valuesPerRow
                 phi.initialize(repeating: 0, count: count * valuesPerRow)
-                forEachPath(xs, rows: count, iterations: iterations, decisions: decisions.baseAddress!) {
+                addTabulatedTrees(xs, rows: count, iterations: iterations, into: phi)
+                forEachPath(xs, rows: count, iterations: iterations, decisions: decisions.baseAddress!,
+                            skipTabulatedTrees: true) {
                     path, patterns, leaf, scale in
                     let elements = path.elementCount
                     let memoized = path.table < 0 && elements <= memoElements
@@ -230,7 +290,7 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     /// (1/iterations for models whose raw output is a mean, else 1).
     @inline(__always)
     private func forEachPath(_ xs: UnsafePointer<Float>, rows: Int, iterations: Int,
-                             decisions: UnsafeMutablePointer<Bool>,
+                             decisions: UnsafeMutablePointer<Bool>, skipTabulatedTrees: Bool = false,
                              _ body: (LeafPaths.Path, (Int) -> UInt64, LeafValue, Double) -> Void) {
         let m = ensemble.featureCount
         let treeCount = iterations * ensemble.treesPerIteration
@@ -238,7 +298,7 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         ensemble.trees.withUnsafeBufferPointer { trees in
         paths.paths.withUnsafeBufferPointer { allPaths in
         paths.steps.withUnsafeBufferPointer { steps in
-            for t in 0..<treeCount {
+            for t in 0..<treeCount where !(skipTabulatedTrees && splitTables[t] != nil) {
                 let tree = trees[t]
                 let stride = tree.nodes.count
                 tree.nodes.withUnsafeBufferPointer { nodes in
@@ -274,6 +334,42 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
             }
         }
         }
+        }
+    }
+
+    /// Adds the contributions of the trees that have a `SplitTable`.
+    private func addTabulatedTrees(_ xs: UnsafePointer<Float>, rows: Int, iterations: Int,
+                                   into phi: UnsafeMutablePointer<Double>) {
+        let m = ensemble.featureCount
+        let columns = ensemble.outputCount
+        let scale = ensemble.averaging.divides(raw: true) ? 1 / Double(iterations) : 1
+        for t in 0..<(iterations * ensemble.treesPerIteration) {
+            guard let table = splitTables[t] else { continue }
+            let tree = ensemble.trees[t]
+            let column = tree.outputIndex
+            tree.nodes.withUnsafeBufferPointer { nodes in
+            tree.categorySets.withUnsafeBufferPointer { sets in
+            table.splits.withUnsafeBufferPointer { splits in
+            table.features.withUnsafeBufferPointer { features in
+            table.values.withUnsafeBufferPointer { values in
+                for r in 0..<rows {
+                    let x = xs + r * m
+                    var combination = 0
+                    for j in 0..<splits.count {
+                        let node = nodes[Int(splits[j])]
+                        combination |= (node.goesLeft(x[Int(node.feature)], categorySets: sets) ? 1 : 0) << j
+                    }
+                    let row = phi + r * valuesPerRow + column
+                    let contributions = values.baseAddress! + combination * features.count
+                    for i in 0..<features.count {
+                        row[Int(features[i]) * columns] += contributions[i] * scale
+                    }
+                }
+            }
+            }
+            }
+            }
+            }
         }
     }
 
