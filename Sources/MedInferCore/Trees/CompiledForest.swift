@@ -63,7 +63,7 @@ public final class CompiledForest: Sendable {
     let valuesF64: [Double]
     /// The same values in float32, for models (XGBoost) that add leaves in float32.
     let valuesF32: [Float]
-    let categorySets: [CategorySet]
+    let categoryWords: CategoryBitsets
     /// Heap-ordered internal nodes of shallow trees, then for each tree its 2^D leaf
     /// offsets (relative to the tree's root in `nodes`), stored as UInt32 bit patterns.
     let shallow: [ShallowTreeNode]
@@ -146,7 +146,7 @@ public final class CompiledForest: Sendable {
         self.trees = trees
         self.valuesF64 = values
         self.valuesF32 = ensemble.accumulatesInFloat32 ? values.map { Float($0) } : []
-        self.categorySets = categorySets
+        self.categoryWords = CategoryBitsets(categorySets)
         self.shallow = shallow
     }
 
@@ -193,5 +193,43 @@ public final class CompiledForest: Sendable {
             out.append(ShallowTreeNode(feature: UInt32(at[slot] - root), threshold: 0, leftLeaves: 0))
         }
         return out
+    }
+}
+
+/// Every categorical split's set, flattened for the scorer: bitset words in one array
+/// (one load and a bit test per split). Sets whose largest category would need a bitset
+/// beyond `maxCategory`, or beyond the overall word budget, keep their sorted lists.
+struct CategoryBitsets {
+    private var words: [UInt32] = []
+    private var start: [Int32] = []
+    private var count: [Int32] = []
+    private var rules: [CategoricalRule] = []
+    private var fallback: [Int: CategorySet] = [:]
+
+    static let maxCategory = 1 << 16
+    static let wordBudget = 1 << 22
+
+    init(_ sets: [CategorySet]) {
+        for (index, set) in sets.enumerated() {
+            rules.append(set.rule)
+            start.append(Int32(words.count))
+            if let bits = set.bitsetWords(limit: Self.maxCategory), words.count + bits.count <= Self.wordBudget {
+                words += bits
+                count.append(Int32(bits.count))
+            } else {
+                count.append(0)
+                fallback[index] = set
+            }
+        }
+    }
+
+    @inline(__always)
+    func goesLeft(_ x: Float, set: Int) -> Bool {
+        if let sorted = fallback[set] { return sorted.goesLeft(x) }
+        let first = Int(start[set]), size = Int(count[set])
+        return CategorySet.goesLeft(x, rule: rules[set]) { category in
+            let word = category >> 5
+            return word < size && words[first + word] & (1 << UInt32(category & 31)) != 0
+        }
     }
 }

@@ -95,6 +95,13 @@ public struct CategorySet: Sendable, Equatable {
     /// goes to the left child.
     @inline(__always)
     public func goesLeft(_ x: Float) -> Bool {
+        Self.goesLeft(x, rule: rule, contains: contains)
+    }
+
+    /// The categorical split rule, with set membership supplied by the caller (the
+    /// scorer keeps its own bitsets).
+    @inline(__always)
+    static func goesLeft(_ x: Float, rule: CategoricalRule, contains: (Int) -> Bool) -> Bool {
         switch rule {
         case .xgboost:
             if x < 0 || x >= 16_777_216 { return true }
@@ -103,6 +110,19 @@ public struct CategorySet: Sendable, Equatable {
             // LightGBM casts the double to int; values outside Int32 come out negative.
             if !(x > -1) || x >= 2_147_483_648 { return false }
             return contains(Int(x))
+        }
+    }
+
+    /// The set as bitset words when its largest member is below `limit`, else nil.
+    func bitsetWords(limit: Int) -> [UInt32]? {
+        switch storage {
+        case .bitset(let words):
+            return words.count * 32 <= limit ? words : nil
+        case .sorted(let ids):
+            guard let largest = ids.last, Int(largest) < limit else { return ids.isEmpty ? [] : nil }
+            var words = [UInt32](repeating: 0, count: Int(largest) / 32 + 1)
+            for id in ids { words[Int(id) / 32] |= 1 << UInt32(id % 32) }
+            return words
         }
     }
 }

@@ -120,66 +120,68 @@ extension CompiledForest {
                         }
                         r += 8
                     }
+                    let walker = PlainWalker(nodes: nodes, widened: widened)
                     while r < count {
                         var i = root
-                        for _ in 0..<depth { i = plainStep(nodes, i, widened + r) }
+                        for _ in 0..<depth { i = walker.step(i, r) }
                         column[r * columns] += leafValues[Int(i &- root)]
                         r += 1
                     }
-                } else if tree.isPlain && tree.leafWidth == 1 {
-                    let column = acc + tree.outputIndex
-                    var r = 0
-                    while r + 8 <= count {
-                        let x = widened + r
-                        var i0 = root, i1 = root, i2 = root, i3 = root
-                        var i4 = root, i5 = root, i6 = root, i7 = root
-                        for _ in 0..<depth {
-                            i0 = plainStep(nodes, i0, x)
-                            i1 = plainStep(nodes, i1, x + 1)
-                            i2 = plainStep(nodes, i2, x + 2)
-                            i3 = plainStep(nodes, i3, x + 3)
-                            i4 = plainStep(nodes, i4, x + 4)
-                            i5 = plainStep(nodes, i5, x + 5)
-                            i6 = plainStep(nodes, i6, x + 6)
-                            i7 = plainStep(nodes, i7, x + 7)
-                        }
-                        let row = column + r * columns
-                        row[0] += leafValues[Int(i0 &- root)]
-                        row[columns] += leafValues[Int(i1 &- root)]
-                        row[2 * columns] += leafValues[Int(i2 &- root)]
-                        row[3 * columns] += leafValues[Int(i3 &- root)]
-                        row[4 * columns] += leafValues[Int(i4 &- root)]
-                        row[5 * columns] += leafValues[Int(i5 &- root)]
-                        row[6 * columns] += leafValues[Int(i6 &- root)]
-                        row[7 * columns] += leafValues[Int(i7 &- root)]
-                        r += 8
-                    }
-                    while r < count {
-                        var i = root
-                        for _ in 0..<depth { i = plainStep(nodes, i, widened + r) }
-                        column[r * columns] += leafValues[Int(i &- root)]
-                        r += 1
-                    }
+                } else if tree.isPlain {
+                    let walker = PlainWalker(nodes: nodes, widened: widened)
+                    walkLockstep(walker, tree, count, acc, columns, leafValues)
                 } else {
-                    for r in 0..<count {
-                        var i = root
-                        if tree.isPlain {
-                            for _ in 0..<depth { i = plainStep(nodes, i, widened + r) }
-                        } else {
-                            for _ in 0..<depth { i = generalStep(nodes, i, input + r * featureCount) }
-                        }
-                        let leaf = Int(i &- root) * tree.leafWidth
-                        if tree.leafWidth == 1 {
-                            acc[r * columns + tree.outputIndex] += leafValues[leaf]
-                        } else {
-                            for k in 0..<columns { acc[r * columns + k] += leafValues[leaf + k] }
-                        }
-                    }
+                    let walker = GeneralWalker(nodes: nodes, input: input, stride: featureCount, forest: self)
+                    walkLockstep(walker, tree, count, acc, columns, leafValues)
                 }
             }
         }
         }
         }
+        }
+    }
+
+    /// Walks one tree for `count` rows, eight at a time in lockstep (independent chains
+    /// the CPU overlaps), and adds each row's leaf to its accumulators.
+    @inline(__always)
+    private func walkLockstep<Walker: TreeWalker, Value: BinaryFloatingPoint>(
+        _ walker: Walker, _ tree: CompiledTree, _ count: Int, _ acc: UnsafeMutablePointer<Value>,
+        _ columns: Int, _ leafValues: UnsafePointer<Value>
+    ) {
+        let root = tree.root
+        let depth = tree.depth
+        @inline(__always) func add(_ leaf: UInt32, _ r: Int) {
+            let row = acc + r * columns
+            if tree.leafWidth == 1 {
+                row[tree.outputIndex] += leafValues[Int(leaf &- root)]
+            } else {
+                let values = leafValues + Int(leaf &- root) * tree.leafWidth
+                for k in 0..<columns { row[k] += values[k] }
+            }
+        }
+        var r = 0
+        while r + 8 <= count {
+            var i0 = root, i1 = root, i2 = root, i3 = root
+            var i4 = root, i5 = root, i6 = root, i7 = root
+            for _ in 0..<depth {
+                i0 = walker.step(i0, r)
+                i1 = walker.step(i1, r + 1)
+                i2 = walker.step(i2, r + 2)
+                i3 = walker.step(i3, r + 3)
+                i4 = walker.step(i4, r + 4)
+                i5 = walker.step(i5, r + 5)
+                i6 = walker.step(i6, r + 6)
+                i7 = walker.step(i7, r + 7)
+            }
+            add(i0, r); add(i1, r + 1); add(i2, r + 2); add(i3, r + 3)
+            add(i4, r + 4); add(i5, r + 5); add(i6, r + 6); add(i7, r + 7)
+            r += 8
+        }
+        while r < count {
+            var i = root
+            for _ in 0..<depth { i = walker.step(i, r) }
+            add(i, r)
+            r += 1
         }
     }
 
@@ -201,27 +203,46 @@ extension CompiledForest {
         return standing
     }
 
-    /// One branch-free step through a plain node; `row` points at the row's first value
-    /// in the feature-major widened block.
+}
+
+/// One step of a row through a compiled tree: from node `index` to the child the row
+/// takes (a leaf maps to itself).
+protocol TreeWalker {
+    func step(_ index: UInt32, _ row: Int) -> UInt32
+}
+
+/// Plain nodes over the feature-major widened block: one load, one compare.
+struct PlainWalker: TreeWalker {
+    let nodes: UnsafePointer<PackedNode>
+    let widened: UnsafePointer<Float>
+
     @inline(__always)
-    private func plainStep(_ nodes: UnsafePointer<PackedNode>, _ index: UInt32,
-                           _ row: UnsafePointer<Float>) -> UInt32 {
+    func step(_ index: UInt32, _ row: Int) -> UInt32 {
         let node = nodes[Int(index)]
-        let goesRight: UInt32 = row[Int(node.feature)] <= node.threshold ? 0 : 1
+        let goesRight: UInt32 = widened[row + Int(node.feature)] <= node.threshold ? 0 : 1
         return node.left &+ goesRight
     }
+}
 
-    /// One step through any node: zero-as-missing and categorical splits included.
+/// Any node, over the row-major input: zero-as-missing and categorical splits included.
+struct GeneralWalker: TreeWalker {
+    let nodes: UnsafePointer<PackedNode>
+    let input: UnsafePointer<Float>
+    let stride: Int
+    let forest: CompiledForest
+
     @inline(__always)
-    private func generalStep(_ nodes: UnsafePointer<PackedNode>, _ index: UInt32,
-                             _ row: UnsafePointer<Float>) -> UInt32 {
+    func step(_ index: UInt32, _ row: Int) -> UInt32 {
         let node = nodes[Int(index)]
-        let goesLeft = categorySets.withUnsafeBufferPointer { sets in
-            TreeNode.goesLeft(
-                row[Int(node.feature)], threshold: node.threshold,
-                defaultLeft: node.flags & PackedNode.defaultLeftFlag != 0,
-                zeroIsMissing: node.flags & PackedNode.zeroIsMissingFlag != 0,
-                categorySet: node.flags & PackedNode.categoricalFlag != 0 ? sets.baseAddress! + Int(node.flags >> 8) : nil)
+        let x = input[row * stride + Int(node.feature)]
+        let goesLeft: Bool
+        if node.flags & PackedNode.categoricalFlag != 0 && !x.isNaN {
+            goesLeft = forest.categoryWords.goesLeft(x, set: Int(node.flags >> 8))
+        } else {
+            goesLeft = TreeNode.goesLeft(x, threshold: node.threshold,
+                                         defaultLeft: node.flags & PackedNode.defaultLeftFlag != 0,
+                                         zeroIsMissing: node.flags & PackedNode.zeroIsMissingFlag != 0,
+                                         categorySet: nil)
         }
         return goesLeft ? node.left : node.left &+ 1
     }
