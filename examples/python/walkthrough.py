@@ -90,3 +90,18 @@ print("\n| model | rows | max abs diff vs training library |")
 print("| --- | --- | --- |")
 print(f"| noshow_xgb.json | {len(frame)} | {np.abs(risk - xgb.Booster(model_file=str(MODELS / 'noshow_xgb.json')).inplace_predict(frame)).max():.1e} |")
 print(f"| noshow_lgbm.txt | {len(frame)} | {np.abs(lgbm.predict(frame) - reference).max():.1e} |")
+
+# %% 10. Plots: one appointment's waterfall and the drivers over many (PNG files)
+try:
+    from medinfer.plots import importance_bar, waterfall
+except ImportError:
+    waterfall = None
+if waterfall is not None:
+    out_dir = ROOT / ".build" / "walkthrough"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print("\nwrote", waterfall(model, frame.iloc[:1], out_dir / "noshow_waterfall.png",
+                               title="Why appointment 0 is at risk"))
+    print("wrote", importance_bar(model, frame.iloc[:2000], out_dir / "noshow_drivers.png",
+                                  title="No-show model: main drivers"))
+    print("wrote", importance_bar(breast, tumours, out_dir / "breast_drivers.png", output=1,
+                                  title="Breast forest: drivers of malignancy"))
