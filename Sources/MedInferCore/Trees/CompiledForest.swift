@@ -63,7 +63,11 @@ public final class CompiledForest: Sendable {
     let valuesF64: [Double]
     /// The same values in float32, for models (XGBoost) that add leaves in float32.
     let valuesF32: [Float]
+    let baseMarginF32: [Float]
     let categoryWords: CategoryBitsets
+    /// For tree t: how many consecutive trees from t are plain with one leaf value
+    /// (the single-row path walks eight such trees in lockstep).
+    let plainRuns: [Int32]
     /// Heap-ordered internal nodes of shallow trees, then for each tree its 2^D leaf
     /// offsets (relative to the tree's root in `nodes`), stored as UInt32 bit patterns.
     let shallow: [ShallowTreeNode]
@@ -146,7 +150,13 @@ public final class CompiledForest: Sendable {
         self.trees = trees
         self.valuesF64 = values
         self.valuesF32 = ensemble.accumulatesInFloat32 ? values.map { Float($0) } : []
+        self.baseMarginF32 = ensemble.baseMargin.map { Float($0) }
         self.categoryWords = CategoryBitsets(categorySets)
+        var runs = [Int32](repeating: 0, count: trees.count)
+        for t in trees.indices.reversed() where trees[t].isPlain && trees[t].leafWidth == 1 {
+            runs[t] = 1 + (t + 1 < trees.count ? runs[t + 1] : 0)
+        }
+        self.plainRuns = runs
         self.shallow = shallow
     }
 

@@ -17,16 +17,16 @@ extension CompiledForest {
     public func predict(features: UnsafePointer<Float>, rows: Int, iterations: Int, raw: Bool,
                         out: UnsafeMutablePointer<Double>) {
         if ensemble.accumulatesInFloat32 {
-            predict(features, rows, iterations, raw, out, values: valuesF32)
+            predict(features, rows, iterations, raw, out, values: valuesF32, base: baseMarginF32)
         } else {
-            predict(features, rows, iterations, raw, out, values: valuesF64)
+            predict(features, rows, iterations, raw, out, values: valuesF64, base: ensemble.baseMargin)
         }
     }
 
     @inline(__always)
     private func predict<Value: BinaryFloatingPoint>(
         _ features: UnsafePointer<Float>, _ rows: Int, _ iterations: Int, _ raw: Bool,
-        _ out: UnsafeMutablePointer<Double>, values: [Value]
+        _ out: UnsafeMutablePointer<Double>, values: [Value], base: [Value]
     ) {
         let columns = ensemble.outputCount
         let featureCount = ensemble.featureCount
@@ -34,14 +34,17 @@ extension CompiledForest {
         let block = Self.blockRows
         let treeCount = iterations * ensemble.treesPerIteration
         let divisor = Value(iterations)
-        let base = ensemble.baseMargin.map { Value($0) }
         let scaledCount = ensemble.preprocessing == nil ? 1 : block * featureCount
 
-        withUnsafeTemporaryAllocation(of: Value.self, capacity: block * columns) { accumulators in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: scaledCount) { scaledRows in
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: block * 2 * featureCount) { widenedRows in
-            let acc = accumulators.baseAddress!
-            let widened = widenedRows.baseAddress!
+        // One scratch area per thread: accumulators, scaled rows, widened block.
+        let accBytes = (block * columns * MemoryLayout<Value>.stride + 63) & ~63
+        let scaledBytes = (scaledCount * MemoryLayout<Float>.stride + 63) & ~63
+        let widenedBytes = block * 2 * featureCount * MemoryLayout<Float>.stride
+        ThreadScratch.withBuffer(bytes: accBytes + scaledBytes + widenedBytes) { scratch in
+            let acc = scratch.bindMemory(to: Value.self, capacity: block * columns)
+            let scaledRows = UnsafeMutableBufferPointer(
+                start: (scratch + accBytes).bindMemory(to: Float.self, capacity: scaledCount), count: scaledCount)
+            let widened = (scratch + accBytes + scaledBytes).bindMemory(to: Float.self, capacity: block * 2 * featureCount)
             var start = 0
             while start < rows {
                 let count = min(block, rows - start)
@@ -85,8 +88,6 @@ extension CompiledForest {
                 start += count
             }
         }
-        }
-        }
     }
 
     /// Adds the leaf values of trees [0, treeCount) for `count` rows to `acc`.
@@ -101,7 +102,15 @@ extension CompiledForest {
         shallow.withUnsafeBufferPointer { shallowBuffer in
             let nodes = nodeBuffer.baseAddress!
             let values = valueBuffer.baseAddress!
-            for t in 0..<treeCount {
+            // Rows in groups of eight walk each tree in lockstep; the rest (a single-row
+            // call is all rest) walk eight trees at a time instead.
+            let lockstepRows = count & ~7
+            if lockstepRows < count {
+                walkTailRows(lockstepRows..<count, treeCount, treeBuffer, nodes, values, input, widened,
+                             featureCount, acc, columns)
+            }
+            let count = lockstepRows
+            for t in 0..<(count > 0 ? treeCount : 0) {
                 let tree = treeBuffer[t]
                 let root = tree.root
                 let depth = tree.depth
@@ -120,13 +129,6 @@ extension CompiledForest {
                         }
                         r += 8
                     }
-                    let walker = PlainWalker(nodes: nodes, widened: widened)
-                    while r < count {
-                        var i = root
-                        for _ in 0..<depth { i = walker.step(i, r) }
-                        column[r * columns] += leafValues[Int(i &- root)]
-                        r += 1
-                    }
                 } else if tree.isPlain {
                     let walker = PlainWalker(nodes: nodes, widened: widened)
                     walkLockstep(walker, tree, count, acc, columns, leafValues)
@@ -138,6 +140,72 @@ extension CompiledForest {
         }
         }
         }
+        }
+    }
+
+    /// Scores `rows` one row at a time, walking runs of eight plain single-column trees in
+    /// lockstep (their leaves are added in tree order, which float32 sums depend on).
+    @inline(__always)
+    private func walkTailRows<Value: BinaryFloatingPoint>(
+        _ rows: Range<Int>, _ treeCount: Int, _ trees: UnsafeBufferPointer<CompiledTree>,
+        _ nodes: UnsafePointer<PackedNode>, _ values: UnsafePointer<Value>, _ input: UnsafePointer<Float>,
+        _ widened: UnsafePointer<Float>, _ featureCount: Int, _ acc: UnsafeMutablePointer<Value>, _ columns: Int
+    ) {
+        let plain = PlainWalker(nodes: nodes, widened: widened)
+        let general = GeneralWalker(nodes: nodes, input: input, stride: featureCount, forest: self)
+        plainRuns.withUnsafeBufferPointer { runs in
+            for r in rows {
+                let row = acc + r * columns
+                // One output column (the common case): keep the running sum in a register
+                // instead of a store-to-load chain through memory; same order of adds.
+                var total = row[0]
+                defer { if columns == 1 { row[0] = total } }
+                var t = 0
+                while t < treeCount {
+                    if t + 8 <= treeCount && runs[t] >= 8 {
+                        var index = (trees[t].root, trees[t + 1].root, trees[t + 2].root, trees[t + 3].root,
+                                     trees[t + 4].root, trees[t + 5].root, trees[t + 6].root, trees[t + 7].root)
+                        var depth: UInt32 = 0
+                        for k in 0..<8 { depth = max(depth, trees[t + k].depth) }
+                        for _ in 0..<depth {  // leaves loop on themselves: extra steps are harmless
+                            index.0 = plain.step(index.0, r)
+                            index.1 = plain.step(index.1, r)
+                            index.2 = plain.step(index.2, r)
+                            index.3 = plain.step(index.3, r)
+                            index.4 = plain.step(index.4, r)
+                            index.5 = plain.step(index.5, r)
+                            index.6 = plain.step(index.6, r)
+                            index.7 = plain.step(index.7, r)
+                        }
+                        withUnsafeBytes(of: index) { leaves in
+                            for k in 0..<8 {
+                                let tree = trees[t + k]
+                                let leaf = leaves.load(fromByteOffset: k * 4, as: UInt32.self)
+                                let value = values[tree.valueBase + Int(leaf &- tree.root)]
+                                if columns == 1 { total += value } else { row[tree.outputIndex] += value }
+                            }
+                        }
+                        t += 8
+                        continue
+                    }
+                    let tree = trees[t]
+                    var leaf = tree.root
+                    if tree.isPlain {
+                        for _ in 0..<tree.depth { leaf = plain.step(leaf, r) }
+                    } else {
+                        for _ in 0..<tree.depth { leaf = general.step(leaf, r) }
+                    }
+                    let leafValues = values + tree.valueBase + Int(leaf &- tree.root) * tree.leafWidth
+                    if columns == 1 {
+                        total += leafValues[0]
+                    } else if tree.leafWidth == 1 {
+                        row[tree.outputIndex] += leafValues[0]
+                    } else {
+                        for k in 0..<columns { row[k] += leafValues[k] }
+                    }
+                    t += 1
+                }
+            }
         }
     }
 
@@ -219,7 +287,7 @@ struct PlainWalker: TreeWalker {
     @inline(__always)
     func step(_ index: UInt32, _ row: Int) -> UInt32 {
         let node = nodes[Int(index)]
-        let goesRight: UInt32 = widened[row + Int(node.feature)] <= node.threshold ? 0 : 1
+        let goesRight: UInt32 = widened[row &+ Int(node.feature)] <= node.threshold ? 0 : 1
         return node.left &+ goesRight
     }
 }
@@ -234,7 +302,7 @@ struct GeneralWalker: TreeWalker {
     @inline(__always)
     func step(_ index: UInt32, _ row: Int) -> UInt32 {
         let node = nodes[Int(index)]
-        let x = input[row * stride + Int(node.feature)]
+        let x = input[row &* stride &+ Int(node.feature)]
         let goesLeft: Bool
         if node.flags & PackedNode.categoricalFlag != 0 && !x.isNaN {
             goesLeft = forest.categoryWords.goesLeft(x, set: Int(node.flags >> 8))
