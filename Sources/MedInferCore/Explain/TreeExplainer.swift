@@ -224,7 +224,7 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
             let phi = phiBuffer.baseAddress!
             for r in 0..<rows {
                 let x = prepare(features + r * m, rows: 1, into: prepared.baseAddress!)
-                shapValues(features: x, rows: 1, iterations: iterations, out: phi)
+                shapValues(features: features + r * m, rows: 1, iterations: iterations, out: phi)
                 let target = out + r * interactionValuesPerRow
                 target.initialize(repeating: 0, count: interactionValuesPerRow)
                 forEachPath(x, rows: 1, iterations: iterations, decisions: decisions.baseAddress!) {
