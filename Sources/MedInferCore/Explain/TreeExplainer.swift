@@ -321,9 +321,9 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
                             var pattern: UInt64 = (1 << UInt64(path.elementCount)) &- 1
                             for s in 0..<path.stepCount {
                                 let step = pathSteps[s]
-                                if rowDecisions[Int(step.node)] != step.wentLeft {
-                                    pattern &= ~(1 << UInt64(step.element))
-                                }
+                                // Branch-free: which way a row goes is data, not a pattern.
+                                let mismatch = unsafeBitCast(rowDecisions[Int(step.node)] != step.wentLeft, to: UInt8.self)
+                                pattern &= ~(UInt64(mismatch) << UInt64(step.element))
                             }
                             return pattern
                         }, leaf, scale)
