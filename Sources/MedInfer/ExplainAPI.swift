@@ -13,7 +13,7 @@ public func medinfer_shap_values(_ model: OpaquePointer?, _ features: UnsafePoin
                                  _ featureCount: Int, _ options: UnsafePointer<medinfer_explain_options>?,
                                  _ out: UnsafeMutablePointer<Double>?, _ outLength: Int) -> Int32 {
     explain("medinfer_shap_values", model, features, rows, featureCount, options, out, outLength,
-            perRow: { (m, k) in [m + 1, k] }) { explainer, features, rows, iterations, out in
+            perRow: { (m, k) in (m + 1, k, 1) }) { explainer, features, rows, iterations, out in
         explainer.shapValues(features: features, rows: rows, iterations: iterations, out: out)
     }
 }
@@ -24,7 +24,7 @@ public func medinfer_shap_interaction_values(_ model: OpaquePointer?, _ features
                                              _ options: UnsafePointer<medinfer_explain_options>?,
                                              _ out: UnsafeMutablePointer<Double>?, _ outLength: Int) -> Int32 {
     explain("medinfer_shap_interaction_values", model, features, rows, featureCount, options, out, outLength,
-            perRow: { (m, k) in [m + 1, m + 1, k] }) { explainer, features, rows, iterations, out in
+            perRow: { (m, k) in (m + 1, m + 1, k) }) { explainer, features, rows, iterations, out in
         explainer.interactionValues(features: features, rows: rows, iterations: iterations, out: out)
     }
 }
@@ -33,7 +33,7 @@ public func medinfer_shap_interaction_values(_ model: OpaquePointer?, _ features
 private func explain(_ function: String, _ model: OpaquePointer?, _ features: UnsafePointer<Float>?, _ rows: Int,
                      _ featureCount: Int, _ options: UnsafePointer<medinfer_explain_options>?,
                      _ out: UnsafeMutablePointer<Double>?, _ outLength: Int,
-                     perRow: (_ features: Int, _ outputs: Int) -> [Int],
+                     perRow: (_ features: Int, _ outputs: Int) -> (Int, Int, Int),
                      _ run: (TreeExplainer, UnsafePointer<Float>, Int, Int, UnsafeMutablePointer<Double>) -> Void) -> Int32 {
     cEntryPoint { () throws(MedInferError) in
         let handle = try ModelHandle.from(model, in: function)
@@ -49,7 +49,8 @@ private func explain(_ function: String, _ model: OpaquePointer?, _ features: Un
         }
         let rowCount = try checkedRows(rows, featureCount, ensemble.featureCount, function)
         // The output size is checked before the explainer is built: a bad call costs nothing.
-        try checkOutputLength(outLength, [rowCount] + perRow(ensemble.featureCount, ensemble.outputCount), function)
+        let (a, b, c) = perRow(ensemble.featureCount, ensemble.outputCount)
+        try checkOutputLength(outLength, rows: rowCount, a, b, c, in: function)
         let explainer = try handle.explainer()
         run(explainer, features, rowCount, iterations, out)
     }

@@ -36,7 +36,7 @@ public func medinfer_predict(_ model: OpaquePointer?, _ features: UnsafePointer<
             iterations = try checkedIterations(options.pointee.iteration_limit, ensemble, function)
         }
         let rowCount = try checkedRows(rows, featureCount, ensemble.featureCount, function)
-        try checkOutputLength(outLength, [rowCount, ensemble.outputCount(raw: raw)], function)
+        try checkOutputLength(outLength, rows: rowCount, ensemble.outputCount(raw: raw), in: function)
         handle.forest.predict(features: features, rows: rowCount, iterations: iterations, raw: raw, out: out)
     }
 }
@@ -50,18 +50,20 @@ func checkedIterations(_ limit: UInt64, _ ensemble: TreeEnsemble, _ function: St
     return Int(limit)
 }
 
-/// Checks that an output of the given dimensions fits in `outLength` doubles (a size_t:
-/// any capacity at or above the result is fine, SIZE_MAX included).
-func checkOutputLength(_ outLength: Int, _ dimensions: [Int], _ function: String) throws(MedInferError) {
-    let shape = dimensions.map(String.init).joined(separator: " x ")
-    var needed = 1
-    for dimension in dimensions {
+/// Checks that an output of rows x a x b x c doubles fits in `outLength` (a size_t: any
+/// capacity at or above the result is fine, SIZE_MAX included). Plain integers rather
+/// than an array: this runs on every call and must not allocate.
+func checkOutputLength(_ outLength: Int, rows: Int, _ a: Int, _ b: Int = 1, _ c: Int = 1,
+                       in function: String) throws(MedInferError) {
+    func shape() -> String { [rows, a, b, c].filter { $0 != 1 }.map(String.init).joined(separator: " x ") }
+    var needed = rows
+    for dimension in [a, b, c] where dimension != 1 {
         let (product, overflow) = needed.multipliedReportingOverflow(by: dimension)
-        guard !overflow else { throw .outOfMemory("\(function): an output of \(shape) values overflows size_t") }
+        guard !overflow else { throw .outOfMemory("\(function): an output of \(shape()) values overflows size_t") }
         needed = product
     }
     guard UInt(bitPattern: outLength) >= UInt(needed) else {
-        throw .bufferTooSmall("\(function): 'out' holds \(UInt(bitPattern: outLength)) doubles, \(needed) needed (\(shape))")
+        throw .bufferTooSmall("\(function): 'out' holds \(UInt(bitPattern: outLength)) doubles, \(needed) needed (\(shape()))")
     }
 }
 
