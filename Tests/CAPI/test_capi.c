@@ -3,6 +3,15 @@
  * a C host sees it: every bad input must give the documented status code and a message
  * naming the problem, never a crash, and the success paths must agree with each other.
  *
+ * Covered: NULL for every pointer argument of every function; zero rows, wrong feature
+ * counts, short output buffers (with a guard region of sentinels after them), bad
+ * options, iteration limits beyond the model, rows x features (or x outputs) overflowing
+ * size_t, for medinfer_predict and both SHAP functions; missing files, a directory, a
+ * FIFO, an empty file, /dev/null, a 12 kB path; a UTF-8 BOM and CRLF line ends; every
+ * malformed fixture; seeded random garbage and seeded mutations of valid models; the
+ * per-thread last error; status names; and, for each model, file vs memory loads
+ * (bitwise-equal predictions and SHAP values), the query functions, SHAP additivity.
+ *
  *   test_capi [REPO_ROOT]        (default: the current directory)
  *
  * Uses the tiny models in Tests/Fixtures/valid/, every file in Tests/Fixtures/malformed/
@@ -372,6 +381,29 @@ static void test_null_pointers(void) {
   CHECK(out[0] == -7 && out[1] == -7 && out[2] == -7 && out[3] == -7, "a failed predict wrote to out");
   CHECK_OK("predict(options NULL)", medinfer_predict(model, row, 1, 3, NULL, out, 4));
 
+  medinfer_explain_options eopt;
+  medinfer_explain_options_init(&eopt);
+  double contrib[64];
+  CHECK_ERROR("shap_values(model NULL)", medinfer_shap_values(NULL, row, 1, 3, &eopt, contrib, 64),
+              MEDINFER_ERR_INVALID_ARGUMENT, "model");
+  CHECK_ERROR("shap_values(features NULL)", medinfer_shap_values(model, NULL, 1, 3, &eopt, contrib, 64),
+              MEDINFER_ERR_INVALID_ARGUMENT, "features");
+  CHECK_ERROR("shap_values(out NULL)", medinfer_shap_values(model, row, 1, 3, &eopt, NULL, 64),
+              MEDINFER_ERR_INVALID_ARGUMENT, "out");
+  CHECK_OK("shap_values(options NULL)", medinfer_shap_values(model, row, 1, 3, NULL, contrib, 64));
+  CHECK_ERROR("shap_interaction_values(model NULL)",
+              medinfer_shap_interaction_values(NULL, row, 1, 3, &eopt, contrib, 64), MEDINFER_ERR_INVALID_ARGUMENT,
+              "model");
+  CHECK_ERROR("shap_interaction_values(features NULL)",
+              medinfer_shap_interaction_values(model, NULL, 1, 3, &eopt, contrib, 64),
+              MEDINFER_ERR_INVALID_ARGUMENT, "features");
+  CHECK_ERROR("shap_interaction_values(out NULL)", medinfer_shap_interaction_values(model, row, 1, 3, &eopt, NULL, 64),
+              MEDINFER_ERR_INVALID_ARGUMENT, "out");
+  CHECK_OK("shap_interaction_values(options NULL)",
+           medinfer_shap_interaction_values(model, row, 1, 3, NULL, contrib, 64));
+  medinfer_explain_options_init(NULL); /* ignored, must not crash */
+  CHECK(1, "medinfer_explain_options_init(NULL) returned");
+
   medinfer_predict_options_init(NULL); /* ignored, must not crash */
   CHECK(1, "medinfer_predict_options_init(NULL) returned");
   medinfer_model_free(NULL);           /* a no-op */
@@ -568,6 +600,138 @@ done:
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* SHAP argument errors                                                                   */
+/* ------------------------------------------------------------------------------------ */
+
+typedef int (*explain_fn)(const medinfer_model *, const float *, size_t, size_t, const medinfer_explain_options *,
+                          double *, size_t);
+
+/* The same argument checks as for medinfer_predict, for one of the two SHAP functions.
+ * `interactions` selects the output layout: rows x (M+1) [x (M+1)] x K. */
+static void test_explain_errors(const model_spec *spec, explain_fn fn, const char *fname, int interactions) {
+  medinfer_model *m = NULL;
+  if (medinfer_model_load(path_of(spec->rel_path), &m) != MEDINFER_OK) {
+    CHECK(0, "cannot load %s: %s", spec->rel_path, last_error());
+    return;
+  }
+  char what[512], num[64];
+  size_t F = 0, K = 0, iterations = 0;
+  medinfer_model_feature_count(m, &F);
+  medinfer_model_output_count(m, MEDINFER_OUTPUT_RAW, &K);
+  medinfer_model_iteration_count(m, &iterations);
+  const size_t rows = 13;
+  size_t per_row = (F + 1) * (interactions ? F + 1 : 1) * K;
+  size_t need = rows * per_row;
+  float *x = make_rows(rows, F + 1, 5);
+  double *out = guarded(need);
+  medinfer_explain_options opt;
+#define WHAT(...) snprintf(what, sizeof what, __VA_ARGS__)
+
+  WHAT("%s: %s(rows 0)", spec->rel_path, fname);
+  CHECK_ERROR(what, fn(m, x, 0, F, NULL, out, need), MEDINFER_ERR_INVALID_ARGUMENT, "rows");
+  WHAT("%s: %s(feature_count %zu)", spec->rel_path, fname, F + 1);
+  CHECK_ERROR(what, fn(m, x, rows, F + 1, NULL, out, need), MEDINFER_ERR_SHAPE_MISMATCH, "feature_count");
+  WHAT("%s: %s(feature_count %zu)", spec->rel_path, fname, F - 1);
+  CHECK_ERROR(what, fn(m, x, rows, F - 1, NULL, out, need), MEDINFER_ERR_SHAPE_MISMATCH, "feature_count");
+
+  snprintf(num, sizeof num, "%zu", need);
+  size_t short_lengths[] = {need - 1, rows * (F + 1) * K - 1, 0};
+  for (size_t i = 0; i < sizeof short_lengths / sizeof short_lengths[0]; i++) {
+    WHAT("%s: %s(out_length %zu, %zu needed)", spec->rel_path, fname, short_lengths[i], need);
+    CHECK_ERROR(what, fn(m, x, rows, F, NULL, out, short_lengths[i]), MEDINFER_ERR_BUFFER_TOO_SMALL, num);
+    size_t w = first_written(out, 0, need + GUARD);
+    CHECK(w == (size_t)-1, "%s: element %zu of out was written", what, w);
+  }
+  WHAT("%s: %s(out_length exactly %zu)", spec->rel_path, fname, need);
+  CHECK_OK(what, fn(m, x, rows, F, NULL, out, need));
+  CHECK(first_written(out, need, need + GUARD) == (size_t)-1, "%s: wrote past out_length", what);
+  double *copy = guarded(need);
+  WHAT("%s: %s(out_length SIZE_MAX)", spec->rel_path, fname);
+  if (CHECK_OK(what, fn(m, x, rows, F, NULL, copy, SIZE_MAX)))
+    CHECK(doubles_identical(out, copy, need), "%s: results differ from out_length = exact", what);
+  CHECK(first_written(copy, need, need + GUARD) == (size_t)-1, "%s: wrote past the result", what);
+
+  medinfer_explain_options_init(&opt);
+  CHECK(opt.struct_size == sizeof opt && opt.iteration_limit == 0,
+        "medinfer_explain_options_init: struct_size %zu, iteration_limit %llu", opt.struct_size,
+        (unsigned long long)opt.iteration_limit);
+  size_t bad_sizes[] = {0, 1, sizeof opt - 1};
+  for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
+    medinfer_explain_options_init(&opt);
+    opt.struct_size = bad_sizes[i];
+    WHAT("%s: %s(options.struct_size %zu)", spec->rel_path, fname, bad_sizes[i]);
+    CHECK_ERROR(what, fn(m, x, rows, F, &opt, out, need), MEDINFER_ERR_INVALID_ARGUMENT, "struct_size");
+  }
+  uint64_t bad_limits[] = {(uint64_t)iterations + 1, UINT64_MAX};
+  for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
+    medinfer_explain_options_init(&opt);
+    opt.iteration_limit = bad_limits[i];
+    WHAT("%s: %s(iteration_limit %llu of %zu)", spec->rel_path, fname, (unsigned long long)bad_limits[i],
+         iterations);
+    CHECK_ERROR(what, fn(m, x, rows, F, &opt, out, need), MEDINFER_ERR_INVALID_ARGUMENT, "iteration_limit");
+  }
+  {
+    struct {
+      medinfer_explain_options base;
+      uint64_t future_fields[3];
+    } big;
+    memset(&big, 0, sizeof big);
+    medinfer_explain_options_init(&big.base);
+    big.base.struct_size = sizeof big;
+    WHAT("%s: %s(struct_size %zu > sizeof)", spec->rel_path, fname, sizeof big);
+    if (CHECK_OK(what, fn(m, x, rows, F, &big.base, copy, need)))
+      CHECK(doubles_identical(out, copy, need), "%s: results differ from the defaults", what);
+  }
+  /* rows * features overflowing, and (interactions) an output size that overflows
+   * size_t although the input size does not. */
+  size_t huge_rows[] = {SIZE_MAX / F + 1, SIZE_MAX / 2 + 1, SIZE_MAX};
+  for (size_t i = 0; i < sizeof huge_rows / sizeof huge_rows[0]; i++) {
+    WHAT("%s: %s(rows %zu)", spec->rel_path, fname, huge_rows[i]);
+    CHECK_ERROR(what, fn(m, x, huge_rows[i], F, NULL, out, SIZE_MAX), MEDINFER_ERR_OUT_OF_MEMORY, "rows");
+  }
+  if (interactions && per_row > F * sizeof(float)) {
+    size_t r = SIZE_MAX / per_row + 1; /* r * F * 4 fits, r * per_row does not */
+    WHAT("%s: %s(rows %zu: %zu x %zu outputs overflow size_t)", spec->rel_path, fname, r, r, per_row);
+    CHECK_ERROR(what, fn(m, x, r, F, NULL, out, SIZE_MAX), MEDINFER_ERR_OUT_OF_MEMORY, "overflow");
+  }
+  CHECK(first_written(out, need, need + GUARD) == (size_t)-1, "%s: %s: a failed call wrote past out",
+        spec->rel_path, fname);
+#undef WHAT
+  free(copy);
+  free(x);
+  free(out);
+  medinfer_model_free(m);
+}
+
+/* Models without node covers load and predict, but SHAP needs covers: UNSUPPORTED,
+ * with a message that says so, and nothing written. */
+static void test_explain_without_covers(void) {
+  static const char *files[] = {"Tests/Fixtures/valid/xgb_tiny_no_covers.json",
+                                "Tests/Fixtures/valid/lgbm_tiny_no_covers.txt",
+                                "Tests/Fixtures/valid/forest_tiny_no_covers.json"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    medinfer_model *m = load_or_fail(files[i]);
+    if (!m) continue;
+    float row[3] = {0.2f, NAN, 1.0f};
+    double out[64];
+    char what[512];
+    snprintf(what, sizeof what, "%s: predict", files[i]);
+    CHECK_OK(what, medinfer_predict(m, row, 1, 3, NULL, out, 64));
+    double *g = guarded(64);
+    for (int rep = 0; rep < 2; rep++) { /* the failure is remembered; ask twice */
+      snprintf(what, sizeof what, "%s: shap_values (call %d)", files[i], rep + 1);
+      CHECK_ERROR(what, medinfer_shap_values(m, row, 1, 3, NULL, g, 64), MEDINFER_ERR_UNSUPPORTED, "cover");
+      snprintf(what, sizeof what, "%s: shap_interaction_values (call %d)", files[i], rep + 1);
+      CHECK_ERROR(what, medinfer_shap_interaction_values(m, row, 1, 3, NULL, g, 64), MEDINFER_ERR_UNSUPPORTED,
+                  "cover");
+    }
+    CHECK(first_written(g, 0, 64 + GUARD) == (size_t)-1, "%s: a refused SHAP call wrote to out", files[i]);
+    free(g);
+    medinfer_model_free(m);
+  }
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* File errors                                                                            */
 /* ------------------------------------------------------------------------------------ */
 
@@ -642,6 +806,7 @@ typedef struct {
   int passed, failed;
   int status[2];          /* file, memory (malformed-file children) */
   int model_set[2];       /* *out_model non-NULL after the call */
+  long rss_growth_kb;     /* peak RSS growth during the call ("rss-load" children) */
   char message[2][600];
 } child_report;
 
@@ -987,6 +1152,19 @@ static void test_valid_fixtures(void) {
   CHECK(n >= 3, "only %d valid fixtures", n);
 }
 
+/* A small valid file must not make the library allocate without bound: 1,023
+ * categorical splits on category 16777215 (see Tests/Fixtures/valid/README.md). Loaded in
+ * a child, which reports how much its peak RSS grew. */
+static void test_wide_categories(void) {
+  child_report r;
+  const char *rel = "Tests/Fixtures/valid/xgb_wide_categories.json";
+  if (!run_isolated("load(xgb_wide_categories.json)", "rss-load", path_of(rel), 0, &r)) return;
+  CHECK(r.status[0] == MEDINFER_OK, "%s: %s \"%s\"", rel, medinfer_status_name(r.status[0]), r.message[0]);
+  CHECK(r.rss_growth_kb < 256 * 1024, "%s: loading an 80 kB model grew the process by %ld MB", rel,
+        r.rss_growth_kb / 1024);
+  printf("  %s: loading grew the peak RSS by %ld kB\n", rel, r.rss_growth_kb);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Garbage and mutated models (seeded)                                                    */
 /* ------------------------------------------------------------------------------------ */
@@ -1075,6 +1253,20 @@ static void fuzz_mutations(const mutate_arg *arg) {
         CHECK(p == MEDINFER_OK, "mutant %d of %s: predict failed: %s", i, arg->rel_path, last_error());
         CHECK(first_written(o, 16 * per_row, 16 * per_row + GUARD) == (size_t)-1,
               "mutant %d of %s: predict wrote past out", i, arg->rel_path);
+        /* SHAP on a mutated model: values, or UNSUPPORTED (e.g. covers damaged). */
+        size_t K = 0;
+        if (F <= 64 && medinfer_model_output_count(m, MEDINFER_OUTPUT_RAW, &K) == MEDINFER_OK && K <= 64) {
+          size_t n = 4 * (F + 1) * (F + 1) * K;
+          double *e = guarded(n);
+          int sv = medinfer_shap_values(m, x, 4, F, NULL, e, n);
+          int iv = medinfer_shap_interaction_values(m, x, 4, F, NULL, e, n);
+          CHECK((sv == MEDINFER_OK || sv == MEDINFER_ERR_UNSUPPORTED) && (iv == MEDINFER_OK || iv == MEDINFER_ERR_UNSUPPORTED),
+                "mutant %d of %s: SHAP gave %s / %s: %s", i, arg->rel_path, medinfer_status_name(sv),
+                medinfer_status_name(iv), last_error());
+          CHECK(first_written(e, n, n + GUARD) == (size_t)-1, "mutant %d of %s: SHAP wrote past out", i,
+                arg->rel_path);
+          free(e);
+        }
         free(o);
         free(x);
       }
@@ -1093,7 +1285,8 @@ static void fuzz_mutations(const mutate_arg *arg) {
 static void test_fuzz(void) {
   child_report r;
   run_isolated("random garbage buffers", "garbage", "", 0, &r);
-  for (size_t i = 0; i < 3; i++) {
+  for (size_t i = 0; i < N_MODELS; i++) {
+    if (!file_exists(path_of(k_models[i].rel_path))) continue;
     char what[512], index[16];
     snprintf(what, sizeof what, "mutations of %s", k_models[i].rel_path);
     snprintf(index, sizeof index, "%zu", i);
@@ -1107,6 +1300,15 @@ static int child_main(int fd, const char *kind, const char *arg) {
   memset(&r, 0, sizeof r);
   if (strcmp(kind, "load") == 0) {
     load_both_ways(arg, &r);
+  } else if (strcmp(kind, "rss-load") == 0) {
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    medinfer_model *m = NULL;
+    r.status[0] = medinfer_model_load(arg, &m);
+    getrusage(RUSAGE_SELF, &after);
+    r.rss_growth_kb = after.ru_maxrss - before.ru_maxrss;
+    snprintf(r.message[0], sizeof r.message[0], "%s", last_error());
+    medinfer_model_free(m);
   } else if (strcmp(kind, "loadfile") == 0) {
     medinfer_model *m = NULL;
     r.status[0] = medinfer_model_load(arg, &m);
@@ -1117,8 +1319,9 @@ static int child_main(int fd, const char *kind, const char *arg) {
     fuzz_garbage();
   } else if (strcmp(kind, "mutate") == 0) {
     size_t i = (size_t)strtoul(arg, NULL, 10);
-    if (i >= 3) return 5;
-    mutate_arg m = {k_models[i].rel_path, 0xC0FFEE00ull + i, 400};
+    if (i >= N_MODELS) return 5;
+    /* The tiny models get more mutants: each edit hits a larger share of the file. */
+    mutate_arg m = {k_models[i].rel_path, 0xC0FFEE00ull + i, i < 3 ? 1000 : 200};
     fuzz_mutations(&m);
   } else {
     return 5;
@@ -1234,6 +1437,80 @@ static int facts_of(medinfer_model *m, model_facts *f) {
   s |= medinfer_model_output_count(m, MEDINFER_OUTPUT_RAW, &f->out_r);
   s |= medinfer_model_objective(m, &f->objective);
   return s;
+}
+
+/* SHAP on a model loaded twice (a from file, b from memory): identical results; the
+ * values plus the bias sum to the raw margin (for several iteration limits); each row of
+ * an interaction matrix sums to that feature's SHAP value and entry [M][M] is the bias. */
+static void test_model_shap(const model_spec *spec, medinfer_model *a, medinfer_model *b, const model_facts *f,
+                            const float *x) {
+  const char *rel = spec->rel_path;
+  const size_t rows = 48, M = f->features, K = f->out_r;
+  const size_t n1 = rows * (M + 1) * K, n2 = rows * (M + 1) * (M + 1) * K;
+  double *sa = guarded(n1), *sb = guarded(n1), *ia = guarded(n2), *ib = guarded(n2), *raw = guarded(rows * K);
+  char what[512];
+  size_t limits[] = {0, 1, f->iterations};
+  double worst_sum = 0;
+  for (size_t li = 0; li < sizeof limits / sizeof limits[0]; li++) {
+    medinfer_explain_options eopt;
+    medinfer_explain_options_init(&eopt);
+    eopt.iteration_limit = limits[li];
+    medinfer_predict_options popt;
+    medinfer_predict_options_init(&popt);
+    popt.output = MEDINFER_OUTPUT_RAW;
+    popt.iteration_limit = limits[li];
+    snprintf(what, sizeof what, "%s: shap_values(iteration_limit %zu)", rel, limits[li]);
+    int ok = CHECK_OK(what, medinfer_shap_values(a, x, rows, M, &eopt, sa, n1));
+    ok &= CHECK_OK(what, medinfer_shap_values(b, x, rows, M, &eopt, sb, n1));
+    ok &= CHECK_OK(what, medinfer_predict(a, x, rows, M, &popt, raw, rows * K));
+    if (!ok) continue;
+    CHECK(doubles_identical(sa, sb, n1), "%s: file and memory loads give different SHAP values", what);
+    CHECK(first_written(sa, n1, n1 + GUARD) == (size_t)-1, "%s: wrote past out", what);
+    double worst = 0;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t k = 0; k < K; k++) {
+        double sum = 0;
+        for (size_t j = 0; j <= M; j++) sum += sa[(r * (M + 1) + j) * K + k];
+        double err = fabs(sum - raw[r * K + k]) / (1 + fabs(raw[r * K + k]));
+        if (!(err <= worst)) worst = err; /* NaN counts as worst */
+      }
+    if (!(worst <= worst_sum)) worst_sum = worst;
+    CHECK(worst < 1e-5, "%s: SHAP values + bias differ from the raw margin (worst relative error %g)", what, worst);
+  }
+  /* Interactions (default iteration limit), against the SHAP values of that limit. */
+  medinfer_explain_options eopt;
+  medinfer_explain_options_init(&eopt);
+  snprintf(what, sizeof what, "%s: shap_interaction_values", rel);
+  int ok = CHECK_OK(what, medinfer_shap_interaction_values(a, x, rows, M, &eopt, ia, n2));
+  ok &= CHECK_OK(what, medinfer_shap_interaction_values(b, x, rows, M, &eopt, ib, n2));
+  ok &= CHECK_OK(what, medinfer_shap_values(a, x, rows, M, &eopt, sa, n1));
+  if (ok) {
+    CHECK(doubles_identical(ia, ib, n2), "%s: file and memory loads give different interaction values", what);
+    CHECK(first_written(ia, n2, n2 + GUARD) == (size_t)-1, "%s: wrote past out", what);
+    double worst_row = 0, worst_bias = 0;
+    for (size_t r = 0; r < rows; r++)
+      for (size_t k = 0; k < K; k++) {
+        for (size_t i = 0; i <= M; i++) {
+          double sum = 0;
+          for (size_t j = 0; j <= M; j++) sum += ia[((r * (M + 1) + i) * (M + 1) + j) * K + k];
+          double shap = sa[(r * (M + 1) + i) * K + k];
+          double err = fabs(sum - shap) / (1 + fabs(shap));
+          if (!(err <= worst_row)) worst_row = err;
+        }
+        double bias_err = fabs(ia[((r * (M + 1) + M) * (M + 1) + M) * K + k] - sa[(r * (M + 1) + M) * K + k]);
+        if (!(bias_err <= worst_bias)) worst_bias = bias_err;
+      }
+    CHECK(worst_row < 1e-6, "%s: interaction rows do not sum to the SHAP values (worst relative error %g)", what,
+          worst_row);
+    CHECK(worst_bias < 1e-9, "%s: entry [M][M] differs from the SHAP bias by %g", what, worst_bias);
+    printf("  %s: SHAP sums match the margin to %.1e, interaction rows the SHAP values to %.1e\n", rel, worst_sum,
+           worst_row);
+  }
+  free(sa);
+  free(sb);
+  free(ia);
+  free(ib);
+  free(raw);
 }
 
 static void test_model(const model_spec *spec) {
@@ -1375,6 +1652,8 @@ static void test_model(const model_spec *spec) {
   CHECK(single_ok, "%s: single-row predict failed: %s", rel, last_error());
   CHECK(doubles_identical(pa, pb, rows * fa.out_t), "%s: row-by-row results differ from one batch", rel);
 
+  test_model_shap(spec, a, b, &fa, x);
+
   free(x);
   free(pa);
   free(pb);
@@ -1407,6 +1686,13 @@ int main(int argc, char **argv) {
   printf("- prediction argument errors\n");
   for (size_t i = 0; i < N_MODELS; i++)
     if (file_exists(path_of(k_models[i].rel_path))) test_predict_errors(&k_models[i]);
+  printf("- SHAP argument errors\n");
+  for (size_t i = 0; i < N_MODELS; i++) {
+    if (!file_exists(path_of(k_models[i].rel_path))) continue;
+    test_explain_errors(&k_models[i], medinfer_shap_values, "shap_values", 0);
+    test_explain_errors(&k_models[i], medinfer_shap_interaction_values, "shap_interaction_values", 1);
+  }
+  test_explain_without_covers();
   printf("- file errors\n");
   test_file_errors(tmpdir);
   test_utf8_bom();
@@ -1416,6 +1702,7 @@ int main(int argc, char **argv) {
   test_last_error_per_thread();
   printf("- valid and malformed fixtures\n");
   test_valid_fixtures();
+  test_wide_categories();
   test_malformed_fixtures();
   printf("- garbage and mutations\n");
   test_fuzz();

@@ -12,6 +12,12 @@
  * calls with its own bad argument and checks that medinfer_last_error() shows its own
  * message, not another thread's.
  *
+ * SHAP: a second instance of the model is loaded and never explained before the threads
+ * start; all threads are released at once (a barrier) into medinfer_shap_values() on it,
+ * so they race for the lazily built explainer. Every thread's SHAP values (300 rows) and
+ * interaction values (40 rows) must equal, bitwise, those computed single-threaded on the
+ * first instance.
+ *
  * The last line of output is "N passed, N failed"; the exit status is non-zero when
  * anything failed.
  */
@@ -31,6 +37,8 @@
 #define THREADS 8
 #define ROWS 20000
 #define ROUNDS 4
+#define SHAP_ROWS 300
+#define INTERACTION_ROWS 40
 
 /* Counters shared by all threads. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -81,23 +89,57 @@ static float *make_rows(size_t rows, size_t features, uint64_t seed) {
 
 typedef struct {
   const medinfer_model *model;
+  const medinfer_model *fresh; /* a second instance, not yet explained when threads start */
   const float *x;
   size_t features;
   size_t per_row[2];           /* values per row: transformed, raw */
   const double *reference[2];  /* single-threaded results */
+  size_t shap_len, interaction_len;
+  const double *shap_reference, *interaction_reference;
+  pthread_barrier_t start;
 } shared_state;
 
 typedef struct {
-  const shared_state *shared;
+  shared_state *shared;
   int index;
   pthread_t thread;
 } worker;
 
 static const size_t k_batches[] = {ROWS, 1, 7, 64, 1000};
 
+/* SHAP values (and, when `interactions`, interaction values) from `model`, compared
+ * bitwise with the single-threaded reference. */
+static void check_shap(const worker *w, const medinfer_model *model, const char *which, int round, int interactions) {
+  const shared_state *s = w->shared;
+  size_t len = interactions ? s->interaction_len : s->shap_len;
+  size_t rows = interactions ? INTERACTION_ROWS : SHAP_ROWS;
+  const double *ref = interactions ? s->interaction_reference : s->shap_reference;
+  double *out = malloc(len * sizeof *out);
+  if (!out) {
+    CHECK(0, "thread %d: out of memory", w->index);
+    return;
+  }
+  int st = interactions ? medinfer_shap_interaction_values(model, s->x, rows, s->features, NULL, out, len)
+                        : medinfer_shap_values(model, s->x, rows, s->features, NULL, out, len);
+  CHECK(st == MEDINFER_OK, "thread %d round %d: %s on the %s model: %s: %s", w->index, round,
+        interactions ? "shap_interaction_values" : "shap_values", which, medinfer_status_name(st),
+        medinfer_last_error());
+  if (st == MEDINFER_OK) {
+    size_t mismatches = 0;
+    for (size_t i = 0; i < len; i++) mismatches += memcmp(&out[i], &ref[i], sizeof out[i]) != 0;
+    CHECK(mismatches == 0, "thread %d round %d: %zu of %zu %s values on the %s model differ from the "
+                           "single-threaded run",
+          w->index, round, mismatches, len, interactions ? "interaction" : "SHAP", which);
+  }
+  free(out);
+}
+
 static void *work(void *arg) {
   worker *w = arg;
   const shared_state *s = w->shared;
+  /* All threads at once into the first SHAP call on the fresh model. */
+  pthread_barrier_wait(&w->shared->start);
+  check_shap(w, s->fresh, "fresh", -1, w->index % 2);
   size_t width = s->per_row[0] > s->per_row[1] ? s->per_row[0] : s->per_row[1];
   double *out = malloc((size_t)ROWS * width * sizeof *out);
   if (!out) {
@@ -144,6 +186,9 @@ static void *work(void *arg) {
     st = medinfer_model_feature_count(s->model, &count);
     CHECK(st == MEDINFER_OK && medinfer_last_error()[0] == '\0',
           "thread %d: last error \"%s\" after a successful call", w->index, medinfer_last_error());
+
+    /* SHAP alongside the other threads' predictions. */
+    check_shap(w, round % 2 ? s->model : s->fresh, round % 2 ? "first" : "fresh", round, round == 1);
   }
   free(out);
   return NULL;
@@ -188,7 +233,36 @@ int main(int argc, char **argv) {
   size_t nan_outputs = 0;
   for (size_t i = 0; i < (size_t)ROWS * s.per_row[0]; i++) nan_outputs += !isfinite(ref[0][i]);
   CHECK(nan_outputs == 0, "%zu reference outputs are not finite", nan_outputs);
-  printf("model %s: %zu features, %d rows, %d threads x %d rounds\n", path, s.features, ROWS, THREADS, ROUNDS);
+  /* SHAP references, single-threaded, on the first instance; then a second instance that
+   * nothing has explained yet. */
+  s.shap_len = (size_t)SHAP_ROWS * (s.features + 1) * s.per_row[1];
+  s.interaction_len = (size_t)INTERACTION_ROWS * (s.features + 1) * (s.features + 1) * s.per_row[1];
+  double *shap_ref = malloc(s.shap_len * sizeof *shap_ref);
+  double *interaction_ref = malloc(s.interaction_len * sizeof *interaction_ref);
+  if (!shap_ref || !interaction_ref) {
+    printf("out of memory\n");
+    return 1;
+  }
+  st = medinfer_shap_values(model, x, SHAP_ROWS, s.features, NULL, shap_ref, s.shap_len);
+  CHECK(st == MEDINFER_OK, "reference shap_values: %s: %s", medinfer_status_name(st), medinfer_last_error());
+  st = medinfer_shap_interaction_values(model, x, INTERACTION_ROWS, s.features, NULL, interaction_ref,
+                                        s.interaction_len);
+  CHECK(st == MEDINFER_OK, "reference shap_interaction_values: %s: %s", medinfer_status_name(st),
+        medinfer_last_error());
+  s.shap_reference = shap_ref;
+  s.interaction_reference = interaction_ref;
+  medinfer_model *fresh = NULL;
+  st = medinfer_model_load(path, &fresh);
+  CHECK(st == MEDINFER_OK, "second load of %s: %s", path, medinfer_last_error());
+  if (st != MEDINFER_OK) {
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return 1;
+  }
+  s.fresh = fresh;
+  pthread_barrier_init(&s.start, NULL, THREADS);
+
+  printf("model %s: %zu features, %d rows, %d threads x %d rounds, SHAP on %d rows\n", path, s.features, ROWS,
+         THREADS, ROUNDS, SHAP_ROWS);
 
   worker workers[THREADS];
   for (int t = 0; t < THREADS; t++) {
@@ -196,10 +270,12 @@ int main(int argc, char **argv) {
     workers[t].index = t;
     int e = pthread_create(&workers[t].thread, NULL, work, &workers[t]);
     CHECK(e == 0, "pthread_create %d: error %d", t, e);
-    if (e != 0) workers[t].index = -1;
+    if (e != 0) { /* the others wait at the barrier for all THREADS: give up */
+      printf("%d passed, %d failed\n", g_passed, g_failed);
+      return 1;
+    }
   }
-  for (int t = 0; t < THREADS; t++)
-    if (workers[t].index >= 0) pthread_join(workers[t].thread, NULL);
+  for (int t = 0; t < THREADS; t++) pthread_join(workers[t].thread, NULL);
 
   /* The main thread still scores the same after all that. */
   double *again = malloc((size_t)ROWS * s.per_row[0] * sizeof *again);
@@ -207,6 +283,10 @@ int main(int argc, char **argv) {
   CHECK(st == MEDINFER_OK && memcmp(again, ref[0], (size_t)ROWS * s.per_row[0] * sizeof *again) == 0,
         "single-threaded results changed after the threaded run");
 
+  pthread_barrier_destroy(&s.start);
+  free(shap_ref);
+  free(interaction_ref);
+  medinfer_model_free(fresh);
   free(again);
   free(ref[0]);
   free(ref[1]);

@@ -10,6 +10,17 @@ age, dist, care ("care" is categorical in the XGBoost and LightGBM models) and 2
   forest_tiny.json  MedInfer forest JSON (written by hand below): a 2-class random
                     forest with MinMax preprocessing
 
+and, derived from those with the standard library only (`write_derived`):
+
+  *_no_covers.*     the same models without node covers: they load and predict, but
+                    SHAP values need covers, so medinfer_shap_values() must refuse them
+                    with UNSUPPORTED
+  xgb_wide_categories.json
+                    xgb_tiny with tree 0 replaced by a complete depth-10 tree whose 1,023
+                    splits are all categorical on category 16777215 (the largest XGBoost
+                    allows): valid, ~80 kB, and a reader that built one dense bitset per
+                    split would need 2 GB for it (test_capi checks the load stays small)
+
 The committed files are what the tests use; regenerating them with another
 xgboost/lightgbm version may change the bytes (the malformed set must then be
 regenerated too).
@@ -97,8 +108,44 @@ def forest_model():
     (HERE / "forest_tiny.json").write_text(json.dumps(model, indent=1) + "\n")
 
 
+def write_derived():
+    """Copies of the three models with every node cover removed or zeroed, and the
+    wide-categories XGBoost model."""
+    xgb_model = json.loads((HERE / "xgb_tiny.json").read_text())
+    for tree in xgb_model["learner"]["gradient_booster"]["model"]["trees"]:
+        del tree["sum_hessian"]
+    (HERE / "xgb_tiny_no_covers.json").write_text(json.dumps(xgb_model, separators=(",", ":")))
+
+    lines = (HERE / "lgbm_tiny.txt").read_text().split("\n")
+    kept = [l for l in lines if not l.startswith(("leaf_count=", "internal_count="))]
+    (HERE / "lgbm_tiny_no_covers.txt").write_text("\n".join(kept))
+
+    forest = json.loads((HERE / "forest_tiny.json").read_text())
+    for tree in forest["trees"]:
+        tree["weighted_n_node_samples"] = [0.0] * len(tree["weighted_n_node_samples"])
+    (HERE / "forest_tiny_no_covers.json").write_text(json.dumps(forest, indent=1) + "\n")
+
+    wide = json.loads((HERE / "xgb_tiny.json").read_text())
+    tree = wide["learner"]["gradient_booster"]["model"]["trees"][0]
+    depth = 10
+    n, internal = 2 ** (depth + 1) - 1, 2 ** depth - 1
+    tree.update(
+        left_children=[2 * i + 1 if i < internal else -1 for i in range(n)],
+        right_children=[2 * i + 2 if i < internal else -1 for i in range(n)],
+        parents=[2147483647] + [(i - 1) // 2 for i in range(1, n)],
+        split_indices=[2] * n,
+        split_conditions=[0.0 if i < internal else 0.01 * (i % 7) for i in range(n)],
+        split_type=[1 if i < internal else 0 for i in range(n)],
+        default_left=[0] * n, sum_hessian=[1.0] * n, loss_changes=[0.0] * n, base_weights=[0.0] * n,
+        categories=[16777215], categories_nodes=list(range(internal)),
+        categories_segments=[0] * internal, categories_sizes=[1] * internal)
+    tree["tree_param"]["num_nodes"] = str(n)
+    (HERE / "xgb_wide_categories.json").write_text(json.dumps(wide, separators=(",", ":")))
+
+
 if __name__ == "__main__":
     X, y = training_data()
     xgboost_model(X, y)
     lightgbm_model(X, y)
     forest_model()
+    write_derived()
