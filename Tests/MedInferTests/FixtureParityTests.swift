@@ -3,7 +3,9 @@
 // values) and the outputs the training libraries computed for them. No Python needed.
 //
 // The library is exercised only through its C API (include/medinfer.h), exactly as a host
-// would call it: load, query the shape, predict both output kinds, free.
+// would call it: load, query the shape, predict both output kinds, free. Cases that record
+// TreeSHAP references are also explained with medinfer_shap_values (and, where recorded,
+// medinfer_shap_interaction_values) and compared in the C API's layout.
 
 import CMedInferABI
 import Foundation
@@ -22,6 +24,13 @@ final class FixtureParityTests: XCTestCase {
         let output_count_transformed: Int
         let output_count_raw: Int
         let tolerance: Double
+        /// SHAP references (optional): rows * (M + 1) * K doubles, out[(row * (M + 1) + j) * K + k].
+        let expected_shap_file: String?
+        let shap_tolerance: Double?
+        /// Interaction references of the first `interaction_rows` rows (optional):
+        /// out[((row * (M + 1) + i) * (M + 1) + j) * K + k].
+        let expected_interactions_file: String?
+        let interaction_rows: Int?
     }
 
     struct Manifest: Decodable {
@@ -87,7 +96,22 @@ final class FixtureParityTests: XCTestCase {
             XCTAssertGreaterThan(c.rows, 0, c.name)
             XCTAssertGreaterThan(c.features, 0, c.name)
             XCTAssertGreaterThan(c.tolerance, 0, c.name)
+            if c.expected_shap_file != nil {
+                XCTAssertGreaterThan(c.shap_tolerance ?? 0, 0, "\(c.name): shap_tolerance")
+            }
+            if c.expected_interactions_file != nil {
+                XCTAssertNotNil(c.expected_shap_file, "\(c.name): interactions without SHAP values")
+                XCTAssertGreaterThan(c.interaction_rows ?? 0, 0, "\(c.name): interaction_rows")
+                XCTAssertLessThanOrEqual(c.interaction_rows ?? 0, c.rows, "\(c.name): interaction_rows")
+            }
         }
+        let explained = manifest.cases.filter { $0.expected_shap_file != nil }.map(\.name)
+        for name in ["xgb_binary", "xgb_multi_softprob", "xgb_categorical", "lgb_binary", "lgb_categorical",
+                     "lgb_rf", "sk_rf_minmax_pipeline"] {
+            XCTAssertTrue(explained.contains(name), "\(name) should record SHAP values")
+        }
+        XCTAssertTrue(manifest.cases.contains { $0.expected_interactions_file != nil },
+                      "expected at least one case with interaction values")
     }
 
     func testEveryFixtureMatchesItsReferenceLibrary() throws {
@@ -97,6 +121,143 @@ final class FixtureParityTests: XCTestCase {
             summary += try replay(fixture)
         }
         print("Fixture parity (max |medinfer - reference|):\n" + summary.joined(separator: "\n"))
+    }
+
+    func testShapFixturesMatchTheirReference() throws {
+        let manifest = try Self.loadManifest()
+        var summary: [String] = []
+        for fixture in manifest.cases where fixture.expected_shap_file != nil {
+            summary += try replayShap(fixture)
+        }
+        XCTAssertFalse(summary.isEmpty, "no fixture records SHAP values")
+        print("Fixture SHAP parity (max |medinfer - reference|):\n" + summary.joined(separator: "\n"))
+    }
+
+    /// |got - expected| with NaN == NaN and equal infinities counting as 0, NaN on one side as inf.
+    static func difference(_ e: Double, _ g: Double) -> Double {
+        if e.isNaN && g.isNaN { return 0 }
+        if e.isNaN || g.isNaN { return .infinity }
+        if e == g { return 0 }
+        return abs(e - g)
+    }
+
+    /// Compares `got` with `expected` element by element; fails with the worst element's
+    /// position (`describe` turns a flat index into "row r, feature j, output k").
+    private func check(_ label: String, got: [Double], expected: [Double], tolerance: Double,
+                       describe: (Int) -> String) -> String {
+        var worst = 0.0
+        var worstIndex = 0
+        var failing = 0
+        for i in 0..<expected.count {
+            let diff = Self.difference(expected[i], got[i])
+            if diff > tolerance { failing += 1 }
+            if diff > worst {
+                worst = diff
+                worstIndex = i
+            }
+        }
+        XCTAssertLessThanOrEqual(
+            worst, tolerance,
+            "\(label): \(failing) of \(expected.count) values differ by more than \(tolerance); worst at "
+            + "\(describe(worstIndex)): expected \(expected[worstIndex]), got \(got[worstIndex]) (|diff| \(worst))")
+        return "  \(label) values=\(expected.count) max|diff|=\(worst) tolerance=\(tolerance)"
+    }
+
+    /// Explains one fixture's rows through medinfer_shap_values (and its first
+    /// interaction_rows rows through medinfer_shap_interaction_values) and checks them
+    /// against the recorded reference, plus additivity against the recorded raw outputs.
+    private func replayShap(_ fixture: FixtureCase) throws -> [String] {
+        guard let shapFile = fixture.expected_shap_file, let tolerance = fixture.shap_tolerance else { return [] }
+        let path = Self.fixturesDirectory.appendingPathComponent(fixture.model_file).path
+        var model: OpaquePointer? = nil
+        let loadStatus = path.withCString { medinfer_model_load($0, &model) }
+        guard loadStatus == MEDINFER_OK, let model else {
+            XCTFail("\(fixture.name): medinfer_model_load(\(fixture.model_file)) returned "
+                    + "\(Self.statusName(loadStatus)): \(Self.lastError())")
+            return ["\(fixture.name): load failed"]
+        }
+        defer { medinfer_model_free(model) }
+
+        var k = 0
+        XCTAssertEqual(medinfer_model_output_count(model, MEDINFER_OUTPUT_RAW, &k), MEDINFER_OK, fixture.name)
+        XCTAssertEqual(k, fixture.output_count_raw, "\(fixture.name): raw outputs per row")
+        guard k == fixture.output_count_raw, k > 0 else { return ["\(fixture.name): output count mismatch"] }
+        let m = fixture.features
+        let width = m + 1
+        let input = try Self.readFloat32(fixture.input_file, count: fixture.rows * m)
+        let expected = try Self.readFloat64(shapFile, count: fixture.rows * width * k)
+        let raw = try Self.readFloat64(fixture.expected_raw_file, count: fixture.rows * k)
+
+        var options = medinfer_explain_options()
+        medinfer_explain_options_init(&options)
+        var got = [Double](repeating: .nan, count: fixture.rows * width * k)
+        let status = input.withUnsafeBufferPointer { features in
+            got.withUnsafeMutableBufferPointer { out in
+                withUnsafePointer(to: options) { opts in
+                    medinfer_shap_values(model, features.baseAddress, fixture.rows, m, opts, out.baseAddress,
+                                         out.count)
+                }
+            }
+        }
+        guard status == MEDINFER_OK else {
+            XCTFail("\(fixture.name) [shap]: medinfer_shap_values returned \(Self.statusName(status)): "
+                    + Self.lastError())
+            return ["\(fixture.name) [shap]: failed"]
+        }
+        let feature = { (j: Int) in j == m ? "bias" : "feature \(j)" }
+        var lines = [check("\(fixture.name) [shap]", got: got, expected: expected, tolerance: tolerance) { i in
+            "row \(i / (width * k)), \(feature((i / k) % width)), output \(i % k)"
+        }]
+
+        // Additivity: each row's values plus bias sum to the reference's raw output.
+        var sums = [Double](repeating: 0, count: fixture.rows * k)
+        for row in 0..<fixture.rows {
+            for j in 0..<width {
+                for c in 0..<k { sums[row * k + c] += got[(row * width + j) * k + c] }
+            }
+        }
+        lines.append(check("\(fixture.name) [shap additivity]", got: sums, expected: raw, tolerance: tolerance) { i in
+            "row \(i / k), output \(i % k)"
+        })
+
+        if let interactionFile = fixture.expected_interactions_file, let n = fixture.interaction_rows {
+            let expectedInteractions = try Self.readFloat64(interactionFile, count: n * width * width * k)
+            var interactions = [Double](repeating: .nan, count: n * width * width * k)
+            let status = input.withUnsafeBufferPointer { features in
+                interactions.withUnsafeMutableBufferPointer { out in
+                    withUnsafePointer(to: options) { opts in
+                        medinfer_shap_interaction_values(model, features.baseAddress, n, m, opts, out.baseAddress,
+                                                         out.count)
+                    }
+                }
+            }
+            guard status == MEDINFER_OK else {
+                XCTFail("\(fixture.name) [interactions]: medinfer_shap_interaction_values returned "
+                        + "\(Self.statusName(status)): \(Self.lastError())")
+                return lines
+            }
+            lines.append(check("\(fixture.name) [interactions]", got: interactions, expected: expectedInteractions,
+                               tolerance: tolerance) { i in
+                "row \(i / (width * width * k)), \(feature((i / (width * k)) % width)) x "
+                + "\(feature((i / k) % width)), output \(i % k)"
+            })
+            // A row of each interaction matrix sums to that feature's SHAP value.
+            var rowSums = [Double](repeating: 0, count: n * width * k)
+            for row in 0..<n {
+                for i in 0..<width {
+                    for j in 0..<width {
+                        for c in 0..<k {
+                            rowSums[(row * width + i) * k + c] += interactions[((row * width + i) * width + j) * k + c]
+                        }
+                    }
+                }
+            }
+            lines.append(check("\(fixture.name) [interaction rows sum to shap]", got: rowSums,
+                               expected: Array(got[0..<(n * width * k)]), tolerance: tolerance) { i in
+                "row \(i / (width * k)), \(feature((i / k) % width)), output \(i % k)"
+            })
+        }
+        return lines
     }
 
     /// Loads one fixture's model through the C API, predicts both output kinds and checks

@@ -19,11 +19,31 @@ Output, in Tests/MedInferTests/Fixtures/:
   <case>.input.f32         rows * features little-endian float32, row-major (NaN = missing)
   <case>.transformed.f64   rows * output_count_transformed little-endian float64
   <case>.raw.f64           rows * output_count_raw little-endian float64
+
+Selected cases (xgb_binary, xgb_multi_softprob, xgb_categorical, lgb_binary,
+lgb_categorical, lgb_rf, sk_rf_minmax_pipeline) also record exact path-dependent TreeSHAP
+values, laid out exactly as medinfer_shap_values writes them (M = features, K =
+output_count_raw), with the manifest fields expected_shap_file, shap_tolerance and
+shap_reference; xgb_binary also records interaction values of its first
+interaction_rows rows (expected_interactions_file), as medinfer_shap_interaction_values
+writes them:
+  <case>.shap.f64          rows * (M + 1) * K float64, out[(row * (M + 1) + j) * K + k]
+                           (j == M is the bias)
+  <case>.interactions.f64  interaction_rows * (M + 1)^2 * K float64,
+                           out[((row * (M + 1) + i) * (M + 1) + j) * K + k]
+References: XGBoost pred_contribs / pred_interactions (a DMatrix rejects +/-inf, so rows
+holding +/-inf are explained as the same rows with +/-float32 max, which take the same
+branch at every split: checked by bit-identical margins after every iteration), LightGBM
+pred_contrib, and shap.TreeExplainer(pipeline[-1]) on pipeline[0].transform(X) (values
+and expected_value as the bias). shap_tolerance is parity_utils.SHAP_TOLERANCE times
+max(1, ceil(max |raw output|)): XGBoost computes SHAP values in float32 (see
+Tests/Parity/test_shap_parity.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -37,6 +57,7 @@ sys.path.insert(0, os.path.join(REPO, "python"))
 
 import lightgbm as lgb  # noqa: E402
 import pandas as pd  # noqa: E402
+import shap  # noqa: E402
 import sklearn  # noqa: E402
 import xgboost as xgb  # noqa: E402
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier  # noqa: E402
@@ -49,6 +70,7 @@ OUT = os.path.join(REPO, "Tests", "MedInferTests", "Fixtures")
 ROWS = 300
 FRESH = 170
 TRAIN_ROWS = 3000
+INTERACTION_ROWS = 50
 
 
 def fixture_rows(rng, trees, strict_less, allow_inf, allow_nan=True, make=None, extra_values=(), to_raw=None):
@@ -86,22 +108,91 @@ class Writer:
     def __init__(self):
         self.cases = []
 
-    def add(self, name, model_file, X, transformed, raw, reference, description):
+    def add(self, name, model_file, X, transformed, raw, reference, description, shap=None):
+        """`shap`: a Shap record (SHAP values, optional interactions) or None."""
         rows, features = X.shape
         t, r = as_2d(transformed, rows), as_2d(raw, rows)
         X.astype("<f4").tofile(os.path.join(OUT, f"{name}.input.f32"))
         t.astype("<f8").tofile(os.path.join(OUT, f"{name}.transformed.f64"))
         r.astype("<f8").tofile(os.path.join(OUT, f"{name}.raw.f64"))
-        self.cases.append({
+        case = {
             "name": name, "model_file": model_file, "rows": rows, "features": features,
             "input_file": f"{name}.input.f32",
             "expected_transformed_file": f"{name}.transformed.f64",
             "expected_raw_file": f"{name}.raw.f64",
             "output_count_transformed": t.shape[1], "output_count_raw": r.shape[1],
             "tolerance": pu.TOLERANCE, "reference": reference, "description": description,
-        })
+        }
+        note = ""
+        if shap is not None:
+            case.update(shap.write(name, rows, features, r))
+            note = " +shap" + (f" +interactions({shap.interaction_rows})" if shap.interactions is not None else "")
+        self.cases.append(case)
         print(f"{name:<22} {model_file:<28} rows={rows} features={features} "
-              f"outputs={t.shape[1]}/{r.shape[1]} model={os.path.getsize(os.path.join(OUT, model_file))} bytes")
+              f"outputs={t.shape[1]}/{r.shape[1]} model={os.path.getsize(os.path.join(OUT, model_file))} bytes{note}")
+
+
+class Shap:
+    """Expected SHAP values of a case, in the C API's layout.
+
+    values        (rows, M + 1, K): feature j's value for raw output k, j == M the bias
+    interactions  (interaction_rows, M + 1, M + 1, K) or None
+    """
+
+    def __init__(self, values, reference, interactions=None):
+        self.values = np.asarray(values, dtype=np.float64)
+        self.interactions = None if interactions is None else np.asarray(interactions, dtype=np.float64)
+        self.interaction_rows = 0 if interactions is None else self.interactions.shape[0]
+        self.reference = reference
+
+    def write(self, name, rows, features, raw):
+        k = raw.shape[1]
+        assert self.values.shape == (rows, features + 1, k), (name, self.values.shape)
+        # The reference's own additivity: values + bias sum to its raw output.
+        tolerance = float(f"{pu.SHAP_TOLERANCE * max(1, math.ceil(float(np.max(np.abs(raw))))):.3g}")
+        assert np.max(np.abs(self.values.sum(axis=1) - raw)) <= tolerance, name
+        self.values.astype("<f8").tofile(os.path.join(OUT, f"{name}.shap.f64"))
+        fields = {"expected_shap_file": f"{name}.shap.f64", "shap_tolerance": tolerance,
+                  "shap_reference": self.reference}
+        if self.interactions is not None:
+            n = self.interaction_rows
+            assert self.interactions.shape == (n, features + 1, features + 1, k), (name, self.interactions.shape)
+            assert np.max(np.abs(self.interactions.sum(axis=2) - self.values[:n])) <= tolerance, name
+            self.interactions.astype("<f8").tofile(os.path.join(OUT, f"{name}.interactions.f64"))
+            fields.update({"expected_interactions_file": f"{name}.interactions.f64", "interaction_rows": n})
+        return fields
+
+
+def xgb_dmatrix_rows(bst, X, iterations, **dmatrix_kw):
+    """A DMatrix of X for pred_contribs / pred_interactions. A DMatrix rejects +/-inf, so
+    +/-inf become +/-float32 max, which takes the same branch at every split (XGBoost's
+    thresholds are finite and compared with x < t): asserted by bit-identical margins
+    after every iteration (inplace_predict accepts inf)."""
+    Xs = X.copy()
+    Xs[np.isposinf(Xs)] = pu.F32_MAX
+    Xs[np.isneginf(Xs)] = -pu.F32_MAX
+    for n in range(1, iterations + 1):
+        a = bst.inplace_predict(X, predict_type="margin", iteration_range=(0, n))
+        b = bst.inplace_predict(Xs, predict_type="margin", iteration_range=(0, n))
+        np.testing.assert_array_equal(a, b)
+    return xgb.DMatrix(Xs, missing=np.nan, **dmatrix_kw)
+
+
+def xgb_shap(bst, X, iterations, interactions=False, **dmatrix_kw):
+    """XGBoost's pred_contribs (and for the first INTERACTION_ROWS rows pred_interactions)
+    in the C API's layout."""
+    contribs = bst.predict(xgb_dmatrix_rows(bst, X, iterations, **dmatrix_kw), pred_contribs=True)
+    # (rows, M + 1) or (rows, K, M + 1) -> (rows, M + 1, K)
+    values = contribs[:, :, None] if contribs.ndim == 2 else contribs.transpose(0, 2, 1)
+    inter = None
+    reference = f"xgboost {xgb.__version__} Booster.predict(DMatrix, pred_contribs=True)"
+    if interactions:
+        Xi = X[:INTERACTION_ROWS]
+        assert not np.isinf(Xi).any()
+        p = bst.predict(xgb.DMatrix(Xi, missing=np.nan, **dmatrix_kw), pred_interactions=True)
+        inter = p[..., None] if p.ndim == 3 else p.transpose(0, 2, 3, 1)
+        reference += f" / pred_interactions=True (first {INTERACTION_ROWS} rows)"
+    return Shap(values, reference + "; +/-inf explained as +/-float32 max", inter)
 
 
 # ---- XGBoost ---------------------------------------------------------------------------
@@ -112,15 +203,16 @@ def xgb_params(**kw):
     return p
 
 
-def xgb_case(w, rng, name, params, target, rounds, description):
+def xgb_case(w, rng, name, params, target, rounds, description, shap_values=False, interactions=False):
     X = pu.features(rng, TRAIN_ROWS)
     y = target(rng, X)
     bst = xgb.train(xgb_params(**params), xgb.DMatrix(X, y), rounds)
     model_file = f"{name}.json"
     bst.save_model(os.path.join(OUT, model_file))
     Xt = fixture_rows(rng, pu.xgboost_trees(os.path.join(OUT, model_file)), True, allow_inf=True)
+    explained = xgb_shap(bst, Xt, rounds, interactions) if shap_values else None
     w.add(name, model_file, Xt, bst.inplace_predict(Xt), bst.inplace_predict(Xt, predict_type="margin"),
-          f"xgboost {xgb.__version__} Booster.inplace_predict", description)
+          f"xgboost {xgb.__version__} Booster.inplace_predict", description, shap=explained)
 
 
 def xgb_categorical(w, rng):
@@ -158,9 +250,11 @@ def xgb_categorical(w, rng):
     trees = pu.xgboost_trees(os.path.join(OUT, f"{name}.json"))
     Xt = fixture_rows(rng, trees, True, allow_inf=True, make=lambda r, n, f: codes(frame(n, f)),
                       extra_values=[-1.0, 2.5, 16.0, 1000.0])
+    explained = xgb_shap(bst, Xt, 20, feature_names=bst.feature_names, feature_types=bst.feature_types,
+                         enable_categorical=True)
     w.add(name, f"{name}.json", Xt, bst.inplace_predict(Xt), bst.inplace_predict(Xt, predict_type="margin"),
           f"xgboost {xgb.__version__} Booster.inplace_predict on category codes",
-          "binary:logistic with pandas categories (16 and 3 levels), inputs are category codes")
+          "binary:logistic with pandas categories (16 and 3 levels), inputs are category codes", shap=explained)
 
 
 def xgb_early_stopped(w, rng):
@@ -194,7 +288,7 @@ def lgb_params(**kw):
 
 
 def lgb_case(w, rng, name, params, target, rounds, description, make=None, categorical=None, extra_values=(),
-             train_nan=0.05):
+             train_nan=0.05, shap_values=False):
     make = make or pu.features
     X = make(rng, TRAIN_ROWS, train_nan)
     y = target(rng, X)
@@ -205,8 +299,14 @@ def lgb_case(w, rng, name, params, target, rounds, description, make=None, categ
     return_path = os.path.join(OUT, model_file)
     Xt = fixture_rows(rng, pu.lightgbm_trees(os.path.join(OUT, model_file)), False, allow_inf=True, make=make,
                       extra_values=extra_values)
+    explained = None
+    if shap_values:
+        contribs = bst.predict(Xt, pred_contrib=True)  # (rows, K * (M + 1)), class-major
+        k = bst.num_model_per_iteration()
+        values = contribs.reshape(len(Xt), k, Xt.shape[1] + 1).transpose(0, 2, 1)
+        explained = Shap(values, f"lightgbm {lgb.__version__} Booster.predict(X, pred_contrib=True)")
     w.add(name, model_file, Xt, bst.predict(Xt), bst.predict(Xt, raw_score=True),
-          f"lightgbm {lgb.__version__} Booster.predict", description)
+          f"lightgbm {lgb.__version__} Booster.predict", description, shap=explained)
     return return_path
 
 
@@ -228,7 +328,7 @@ def lgb_categorical_target(rng, X):
 
 # ---- scikit-learn ----------------------------------------------------------------------
 
-def sk_case(w, rng, name, est, target, train_nan, description):
+def sk_case(w, rng, name, est, target, train_nan, description, shap_values=False):
     import medinfer
     X = pu.features(rng, TRAIN_ROWS, 0.05 if train_nan else 0.0)
     y = target(rng, X)
@@ -252,8 +352,19 @@ def sk_case(w, rng, name, est, target, train_nan, description):
     X64 = Xt.astype(np.float64)
     proba = est.predict_proba(X64)
     raw = est.decision_function(X64) if isinstance(final, GradientBoostingClassifier) else proba
+    explained = None
+    if shap_values:
+        # shap explains the final estimator on the tree inputs: the pipeline's transform.
+        tree_input = est[:-1].transform(X64) if isinstance(est, Pipeline) else X64
+        explainer = shap.TreeExplainer(final)
+        values = np.asarray(explainer.shap_values(tree_input), dtype=np.float64)
+        values = values if values.ndim == 3 else values[:, :, None]  # (rows, M, K)
+        bias = np.broadcast_to(np.reshape(explainer.expected_value, (1, 1, -1)), (len(Xt), 1, values.shape[2]))
+        explained = Shap(np.concatenate([values, bias], axis=1),
+                         f"shap {shap.__version__} TreeExplainer(final estimator).shap_values on the pipeline's "
+                         f"transform of the rows, expected_value as the bias")
     w.add(name, model_file, Xt, proba, raw, f"scikit-learn {sklearn.__version__} predict_proba / decision_function",
-          description)
+          description, shap=explained)
 
 
 def main():
@@ -264,22 +375,25 @@ def main():
     rng = lambda seed: np.random.default_rng(seed)
 
     xgb_case(w, rng(101), "xgb_binary", dict(objective="binary:logistic"), pu.binary_target, 25,
-             "binary:logistic, 25 trees of depth 4, trained with 5% NaN")
+             "binary:logistic, 25 trees of depth 4, trained with 5% NaN", shap_values=True, interactions=True)
     xgb_case(w, rng(102), "xgb_multi_softprob", dict(objective="multi:softprob", num_class=4, max_depth=3),
-             lambda r, X: pu.multiclass_target(r, X, 4), 8, "multi:softprob, 4 classes, 8 iterations (32 trees)")
+             lambda r, X: pu.multiclass_target(r, X, 4), 8, "multi:softprob, 4 classes, 8 iterations (32 trees)",
+             shap_values=True)
     xgb_categorical(w, rng(103))
     xgb_case(w, rng(104), "xgb_poisson", dict(objective="count:poisson"), pu.count_target, 25,
              "count:poisson, 25 trees")
     xgb_early_stopped(w, rng(105))
 
-    lgb_case(w, rng(201), "lgb_binary", dict(objective="binary"), pu.binary_target, 25, "binary, 25 trees, 15 leaves")
+    lgb_case(w, rng(201), "lgb_binary", dict(objective="binary"), pu.binary_target, 25, "binary, 25 trees, 15 leaves",
+             shap_values=True)
     lgb_case(w, rng(202), "lgb_multiclass", dict(objective="multiclass", num_class=3),
              lambda r, X: pu.multiclass_target(r, X, 3), 10, "multiclass, 3 classes, 10 iterations (30 trees)")
     lgb_case(w, rng(203), "lgb_categorical",
              dict(objective="binary", max_cat_to_onehot=4, max_cat_threshold=48, cat_smooth=1, cat_l2=1,
                   min_data_per_group=5, min_data_in_leaf=10),
              lgb_categorical_target, 25, "binary with an 80-level categorical feature (column 2)",
-             make=lgb_categorical_features, categorical=[2], extra_values=[-1.0, 2.5, 33.0, 80.0, 1000.0])
+             make=lgb_categorical_features, categorical=[2], extra_values=[-1.0, 2.5, 33.0, 80.0, 1000.0],
+             shap_values=True)
     lgb_case(w, rng(204), "lgb_zero_missing", dict(objective="binary", zero_as_missing=True), pu.binary_target, 25,
              "binary with zero_as_missing=True (missing_type Zero)")
     path = lgb_case(w, rng(206), "lgb_nan_splits", dict(objective="regression"),
@@ -291,13 +405,13 @@ def main():
     assert any("inf" in kv.get("threshold", "").split() for kv in pu.lightgbm_tree_sections(path))
     lgb_case(w, rng(205), "lgb_rf",
              dict(objective="binary", boosting="rf", bagging_fraction=0.7, bagging_freq=1, feature_fraction=0.8),
-             pu.binary_target, 20, "random forest mode (boosting=rf, bagging), average_output")
+             pu.binary_target, 20, "random forest mode (boosting=rf, bagging), average_output", shap_values=True)
 
     sk_case(w, rng(301), "sk_rf_minmax_pipeline",
             Pipeline([("scale", MinMaxScaler()),
                       ("rf", RandomForestClassifier(n_estimators=20, max_depth=6, random_state=1, n_jobs=1))]),
             lambda r, X: pu.binary_target(r, X).astype(int), True,
-            "Pipeline(MinMaxScaler, RandomForestClassifier 20 trees depth 6), trained with NaN")
+            "Pipeline(MinMaxScaler, RandomForestClassifier 20 trees depth 6), trained with NaN", shap_values=True)
     sk_case(w, rng(302), "sk_gbm_binary",
             GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=2),
             lambda r, X: pu.binary_target(r, X).astype(int), False,

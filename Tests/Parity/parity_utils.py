@@ -22,6 +22,17 @@ F32_TINY_SUBNORMAL = float(np.nextafter(F32(0), F32(1)))  # 1.4e-45
 #: Tolerance on transformed outputs and raw margins, every family (see the modules).
 TOLERANCE = 1e-6
 
+#: Tolerance on SHAP values (see test_shap_parity.py): absolute, scaled by the size of the
+#: raw outputs when those exceed 1 (XGBoost computes SHAP values in float32).
+SHAP_TOLERANCE = 1e-5
+
+
+def shap_tolerance(raw) -> float:
+    """SHAP_TOLERANCE * max(1, max |raw output|) for the reference's raw outputs `raw`."""
+    raw = np.asarray(raw, dtype=np.float64)
+    scale = float(np.max(np.abs(raw))) if raw.size else 0.0
+    return SHAP_TOLERANCE * max(1.0, scale)
+
 #: Finite special values planted in edge rows. LightGBM treats |x| <= 1e-35 as zero, so
 #: tiny values around that bound are included too.
 FINITE_SPECIALS = [0.0, -0.0, 1e30, -1e30, F32_MAX, -F32_MAX, 1e-36, -1e-36, 2e-35, -2e-35,
@@ -53,11 +64,11 @@ RESULTS: list[Result] = []
 
 
 def format_table(results: list[Result]) -> str:
-    header = f"{'family':<9} {'model':<34} {'output':<12} {'rows':>7} {'max |diff|':>11} {'tolerance':>9}  ok"
+    header = f"{'family':<9} {'model':<36} {'output':<12} {'rows':>7} {'max |diff|':>11} {'tolerance':>9}  ok"
     lines = [header, "-" * len(header)]
     for r in results:
         diff = "nan" if math.isnan(r.max_diff) else f"{r.max_diff:.3e}"
-        lines.append(f"{r.family:<9} {r.model:<34} {r.output:<12} {r.rows:>7} {diff:>11} "
+        lines.append(f"{r.family:<9} {r.model:<36} {r.output:<12} {r.rows:>7} {diff:>11} "
                      f"{r.tolerance:>9.0e}  {'yes' if r.ok else 'NO'}")
     return "\n".join(lines)
 
@@ -90,7 +101,7 @@ def compare(family: str, model: str, output: str, got, expected, X=None,
         if X is not None:
             detail += f"\n  input row {worst}: {np.asarray(X)[worst].tolist()!r}"
         result.detail = detail
-    print(f"  {model:<34} {output:<12} rows={got.shape[0]:>6} max|diff|={result.max_diff:.3e} tol={tolerance:g}")
+    print(f"  {model:<36} {output:<12} rows={got.shape[0]:>6} max|diff|={result.max_diff:.3e} tol={tolerance:g}")
     return result
 
 
