@@ -203,7 +203,8 @@ int medinfer_predict(const medinfer_model *model, const float *features, size_t 
  * and shap.TreeExplainer do: path-dependent TreeSHAP (Lundberg et al.) using the node
  * covers stored in the model file. For each row the M feature values plus the bias (the
  * expected raw output) sum to the raw margin. The first call on a model builds the
- * explainer tables once (internally synchronized; later calls take no lock). */
+ * explainer tables once; calls find them under a short per-model lock held only for
+ * that lookup, and explain in parallel. */
 
 typedef struct medinfer_explain_options {
   size_t struct_size;       /* sizeof(medinfer_explain_options) */

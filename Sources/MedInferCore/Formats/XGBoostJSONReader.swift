@@ -81,6 +81,9 @@ enum XGBoostJSONReader {
         guard treesPerIteration > 0, treeCount % treesPerIteration == 0 else {
             throw .parse("\(treeCount) trees do not divide into iterations of \(treesPerIteration)")
         }
+        guard treesPerIteration % outputCount == 0 else {
+            throw .parse("iterations of \(treesPerIteration) trees cannot hold one tree per each of \(outputCount) outputs ('iteration_indptr' disagrees with num_class/num_target)")
+        }
 
         var trees: [DecisionTree] = []
         trees.reserveCapacity(treeCount)

@@ -146,6 +146,11 @@ public struct TreeEnsemble: Sendable {
         guard tree.values.count == n * tree.leafWidth else {
             throw .parse("\(tree.values.count) leaf values for \(n) nodes of width \(tree.leafWidth)")
         }
+        for (id, node) in tree.nodes.enumerated() where node.isLeaf {
+            for k in 0..<tree.leafWidth where !tree.values[id * tree.leafWidth + k].isFinite {
+                throw .parse("leaf \(id) has the value \(tree.values[id * tree.leafWidth + k]); leaf values must be finite")
+            }
+        }
         // Walk from the root with an explicit stack: each node must be reached once.
         var seen = [Bool](repeating: false, count: n)
         var stack: [(node: Int, depth: Int)] = [(0, 0)]
