@@ -1,7 +1,8 @@
 # MedInfer: two commands matter.
 #   make demo   build the release library and score the bundled models from C
 #   make test   install what is missing, then run every test suite
-# Others: make lib, make swift-test, make capi-test, make parity, make asan, make bench.
+# Others: make lib, make swift-test, make capi-test, make capi-valgrind, make parity,
+# make asan, make bench.
 
 SWIFT   ?= swift
 PYTHON  ?= python3
@@ -14,7 +15,7 @@ CFLAGS  ?= -std=c99 -O2 -Wall -Wextra -Werror
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.medinfer-deps
 
-.PHONY: demo test lib system-deps python-deps swift-test capi-test parity asan bench clean
+.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan bench clean
 
 demo: lib $(LIB_DIR)/score
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
@@ -51,6 +52,10 @@ swift-test: system-deps
 
 capi-test: lib
 	Tests/CAPI/run.sh
+
+# The C API tests under valgrind memcheck, against the real release library (~4 min).
+capi-valgrind: lib
+	Tests/CAPI/run.sh valgrind
 
 parity: python-deps lib
 	$(PY) -m pytest -q Tests/Parity

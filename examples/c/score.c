@@ -384,6 +384,47 @@ static void print_table(const model_info *info, const matrix *x, const double *o
 
 /* ------------------------------------------------------------------------------------ */
 
+/* Prints the five features that moved the first row's raw output most (TreeSHAP),
+ * with signed contributions: why this row got its score. Models without node covers
+ * cannot be explained; that is reported and is not an error of the program. */
+static int print_top_drivers(const medinfer_model *model, const model_info *info, const matrix *x) {
+  size_t m = info->features, k = info->raw_outputs, per_row = (m + 1) * k;
+  double *shap = malloc(per_row * sizeof *shap);
+  if (!shap) {
+    fprintf(stderr, "score: out of memory for SHAP values\n");
+    return 0;
+  }
+  int status = medinfer_shap_values(model, x->values, 1, x->columns, NULL, shap, per_row);
+  if (status == MEDINFER_ERR_UNSUPPORTED) {
+    printf("\nno explanation: %s\n", medinfer_last_error());
+    free(shap);
+    return 1;
+  }
+  if (!ok("medinfer_shap_values", status)) {
+    free(shap);
+    return 0;
+  }
+  size_t column = k - 1; /* the positive class (or the only output) */
+  printf("\ntop drivers of row 1 (SHAP, raw output%s): expected %+.4f\n", k > 1 ? " of the last class" : "",
+         shap[m * k + column]);
+  int shown[5] = {-1, -1, -1, -1, -1};
+  for (int rank = 0; rank < 5 && (size_t)rank < m; rank++) {
+    int best = -1;
+    for (size_t j = 0; j < m; j++) {
+      int taken = 0;
+      for (int r = 0; r < rank; r++) taken |= shown[r] == (int)j;
+      if (!taken && (best < 0 || fabs(shap[j * k + column]) > fabs(shap[(size_t)best * k + column]))) best = (int)j;
+    }
+    shown[rank] = best;
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "feature %d", best);
+    const char *name = info->names ? info->names[best] : fallback;
+    printf("  %-42s %+.4f\n", name, shap[(size_t)best * k + column]);
+  }
+  free(shap);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || argc > 3 || argv[1][0] == '-') {
     fprintf(stderr, "usage: %s MODEL.json|MODEL.txt [ROWS.csv]\n", argv[0]);
@@ -441,6 +482,7 @@ int main(int argc, char **argv) {
     goto done;
 
   print_table(&info, &x, out, raw);
+  if (!print_top_drivers(model, &info, &x)) goto done;
   rc = 0;
 
 done:
