@@ -141,9 +141,12 @@ int medinfer_model_class_count(const medinfer_model *model, size_t *out_count);
  * The string is owned by the model. */
 int medinfer_model_objective(const medinfer_model *model, const char **out_objective);
 
-/* Receives the number of trees and of boosting iterations (a boosting iteration holds
- * one tree per class, times the number of parallel trees in a forest). */
+/* Receives the number of trees in the model. */
 int medinfer_model_tree_count(const medinfer_model *model, size_t *out_count);
+
+/* Receives the number of boosting iterations: a boosting iteration holds one tree per
+ * class, times the number of parallel trees (XGBoost num_parallel_tree); a forest's
+ * trees are one iteration each. Iteration limits count these. */
 int medinfer_model_iteration_count(const medinfer_model *model, size_t *out_count);
 
 /* Receives the iteration count predictions use by default: best_iteration + 1 when the
