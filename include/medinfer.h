@@ -223,7 +223,7 @@ void medinfer_explain_options_init(medinfer_explain_options *options);
  * MEDINFER_OUTPUT_RAW): rows * (M + 1) * K doubles.
  * Errors: those of medinfer_predict, plus UNSUPPORTED when the model has no node covers
  *   (the message says why SHAP needs them) and OUT_OF_MEMORY when the output size
- *   overflows size_t.
+ *   overflows size_t or the model's root-to-leaf paths exceed 2^26 splits in all.
  * Thread-safe. */
 int medinfer_shap_values(const medinfer_model *model, const float *features, size_t rows,
                          size_t feature_count, const medinfer_explain_options *options,

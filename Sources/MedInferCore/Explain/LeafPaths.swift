@@ -25,6 +25,9 @@ struct LeafPaths {
 
     /// A path may carry at most this many distinct features (one bit each in a pattern).
     static let maxElements = 63
+    /// All paths together may hold at most this many splits (a path repeats its
+    /// ancestors, so deep unbalanced trees grow as nodes x depth): 2^26 steps, 512 MiB.
+    static let maxTotalSteps = 1 << 26
 
     var paths: [Path] = []
     var features: [Int32] = []
@@ -90,6 +93,9 @@ struct LeafPaths {
                 zeroFractions.append(fraction)
             }
             steps.append(Step(node: Int32(edge.parent), wentLeft: edge.wentLeft, element: UInt8(element)))
+        }
+        guard steps.count <= Self.maxTotalSteps else {
+            throw .outOfMemory("tree \(t): the model's root-to-leaf paths hold more than \(Self.maxTotalSteps) splits in all; too large to explain")
         }
         let count = features.count - elementStart
         longestPath = max(longestPath, count)
