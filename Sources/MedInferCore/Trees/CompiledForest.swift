@@ -30,11 +30,23 @@ struct CompiledTree {
     var valueBase: Int
     var leafWidth: Int
     var outputIndex: Int
-    /// Only numeric splits with NaN-follows-default and non-NaN thresholds: the
-    /// branch-free path over the widened row applies.
-    var isPlain: Bool
+    var kind: TreeKind
+    /// Only plain numeric splits: the fastest walks (vector, eight trees at once) apply.
+    var isPlain: Bool { kind == .plain }
     /// For shallow plain trees: where the tree starts in `CompiledForest.shallow`.
     var shallowBase: Int
+}
+
+/// How a tree's splits can be tested.
+enum TreeKind {
+    /// Numeric splits only, each decided by `x' <= threshold` on the widened block.
+    case plain
+    /// Plain numeric splits plus LightGBM categorical splits over categories 0..<32, whose
+    /// set is kept in the threshold's bits and tested without a branch.
+    case plainWithCategories
+    /// Anything else (zero-as-missing, larger category sets, XGBoost categorical splits):
+    /// tested node by node on the raw row.
+    case general
 }
 
 /// A shallow plain tree padded to a complete binary tree of its depth D (at most 5) and
@@ -97,14 +109,17 @@ public final class CompiledForest: Sendable {
             position[0] = 0
             var head = 0
             var depth = 0
-            var isPlain = true
+            var kind = TreeKind.plain
             while head < order.count {
                 let (source, level) = order[head]
                 head += 1
                 let node = tree.nodes[source]
                 if node.isLeaf { continue }
                 depth = max(depth, level + 1)
-                if !Self.isPlain(node) { isPlain = false }
+                if !Self.isPlain(node) {
+                    let small = Self.smallCategoryMask(node, tree) != nil
+                    kind = small && kind != .general ? .plainWithCategories : .general
+                }
                 position[Int(node.leftChild)] = order.count
                 order.append((Int(node.leftChild), level + 1))
                 position[Int(node.rightChild)] = order.count
@@ -123,10 +138,18 @@ public final class CompiledForest: Sendable {
                     if node.categorySet >= 0 {
                         flags |= PackedNode.categoricalFlag | UInt32(setBase + Int(node.categorySet)) << 8
                     }
-                    let feature = isPlain
-                        ? (Int(node.feature) + (node.defaultLeft ? 0 : featureCount)) * CompiledForest.blockRows
-                        : Int(node.feature)
-                    nodes.append(PackedNode(threshold: node.threshold, feature: UInt32(feature),
+                    var threshold = node.threshold
+                    var feature = Int(node.feature)
+                    if kind != .general {
+                        if let mask = Self.smallCategoryMask(node, tree) {
+                            // NaN reads as -inf (first copy): not a category, so it goes right.
+                            threshold = Float(bitPattern: mask)
+                            feature *= CompiledForest.blockRows
+                        } else {
+                            feature = (feature + (node.defaultLeft ? 0 : featureCount)) * CompiledForest.blockRows
+                        }
+                    }
+                    nodes.append(PackedNode(threshold: threshold, feature: UInt32(feature),
                                             left: UInt32(root + position[Int(node.leftChild)]),
                                             flags: flags))
                 }
@@ -137,14 +160,14 @@ public final class CompiledForest: Sendable {
                 values.append(contentsOf: tree.values[start..<start + tree.leafWidth])
             }
             var shallowBase = -1
-            if isPlain && depth >= 1 && depth <= Self.maxShallowDepth && tree.leafWidth == 1,
+            if kind == .plain && depth >= 1 && depth <= Self.maxShallowDepth && tree.leafWidth == 1,
                let heap = Self.heapOrder(nodes, root: root, depth: depth) {
                 shallowBase = shallow.count
                 shallow += heap
             }
             trees.append(CompiledTree(root: UInt32(root), depth: UInt32(depth), valueBase: valueBase,
                                       leafWidth: tree.leafWidth, outputIndex: tree.outputIndex,
-                                      isPlain: isPlain, shallowBase: shallowBase))
+                                      kind: kind, shallowBase: shallowBase))
         }
         self.nodes = nodes
         self.trees = trees
@@ -167,6 +190,15 @@ public final class CompiledForest: Sendable {
     private static func isPlain(_ node: TreeNode) -> Bool {
         !node.zeroIsMissing && node.categorySet < 0 && !node.threshold.isNaN
             && !(node.threshold == .infinity && !node.defaultLeft)
+    }
+
+    /// The category bitset of a LightGBM categorical split over categories 0..<32 (NaN,
+    /// negative and larger values all go right there), or nil for any other node.
+    private static func smallCategoryMask(_ node: TreeNode, _ tree: DecisionTree) -> UInt32? {
+        guard node.categorySet >= 0, !node.zeroIsMissing, !node.defaultLeft else { return nil }
+        let set = tree.categorySets[Int(node.categorySet)]
+        guard set.rule == .lightgbm, let words = set.bitsetWords(limit: 32) else { return nil }
+        return words.first ?? 0
     }
 
     /// The complete heap-ordered form of the plain tree at `root` (see `ShallowTreeNode`):

@@ -129,8 +129,11 @@ extension CompiledForest {
                         }
                         r += 8
                     }
-                } else if tree.isPlain {
+                } else if tree.kind == .plain {
                     let walker = PlainWalker(nodes: nodes, widened: widened)
+                    walkLockstep(walker, tree, count, acc, columns, leafValues)
+                } else if tree.kind == .plainWithCategories {
+                    let walker = SmallCategoryWalker(nodes: nodes, widened: widened)
                     walkLockstep(walker, tree, count, acc, columns, leafValues)
                 } else {
                     let walker = GeneralWalker(nodes: nodes, input: input, stride: featureCount, forest: self)
@@ -190,9 +193,13 @@ extension CompiledForest {
                     }
                     let tree = trees[t]
                     var leaf = tree.root
-                    if tree.isPlain {
+                    switch tree.kind {
+                    case .plain:
                         for _ in 0..<tree.depth { leaf = plain.step(leaf, r) }
-                    } else {
+                    case .plainWithCategories:
+                        let walker = SmallCategoryWalker(nodes: nodes, widened: widened)
+                        for _ in 0..<tree.depth { leaf = walker.step(leaf, r) }
+                    case .general:
                         for _ in 0..<tree.depth { leaf = general.step(leaf, r) }
                     }
                     let leafValues = values + tree.valueBase + Int(leaf &- tree.root) * tree.leafWidth
@@ -289,6 +296,26 @@ struct PlainWalker: TreeWalker {
         let node = nodes[Int(index)]
         let goesRight: UInt32 = widened[row &+ Int(node.feature)] <= node.threshold ? 0 : 1
         return node.left &+ goesRight
+    }
+}
+
+/// Plain nodes, and LightGBM categorical nodes over categories 0..<32 whose bitset sits
+/// in the threshold's bits: both tests are computed and one is selected, no branch.
+struct SmallCategoryWalker: TreeWalker {
+    let nodes: UnsafePointer<PackedNode>
+    let widened: UnsafePointer<Float>
+
+    @inline(__always)
+    func step(_ index: UInt32, _ row: Int) -> UInt32 {
+        let node = nodes[Int(index)]
+        let x = widened[row &+ Int(node.feature)]
+        let numericLeft = x <= node.threshold
+        // LightGBM truncates to int: values in (-1, 32) are categories 0...31.
+        let inRange = x > -1 && x < 32
+        let category = UInt32(truncatingIfNeeded: Int32(inRange ? x : 0))
+        let categoryLeft = inRange && (node.threshold.bitPattern >> category) & 1 == 1
+        let goesLeft = node.flags & PackedNode.categoricalFlag != 0 ? categoryLeft : numericLeft
+        return node.left &+ (goesLeft ? 0 : 1)
     }
 }
 
