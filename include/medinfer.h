@@ -95,7 +95,7 @@ typedef struct medinfer_model medinfer_model;
 #define MEDINFER_MODEL_SKLEARN_FOREST 3 /* MedInfer forest JSON from the scikit-learn exporter */
 
 /* Loads a model file. The format is detected from the content (XGBoost JSON, LightGBM
- * text, MedInfer forest JSON).
+ * text, MedInfer forest JSON, MedInfer tree file written by medinfer_model_save).
  *   path       NUL-terminated file path; must not be NULL.
  *   out_model  receives the new model on success, NULL on failure; must not be NULL.
  * The caller owns the model and releases it with medinfer_model_free().
@@ -112,6 +112,17 @@ int medinfer_model_load(const char *path, medinfer_model **out_model);
  *   size   the number of bytes.
  * Thread-safe. */
 int medinfer_model_load_from_memory(const void *data, size_t size, medinfer_model **out_model);
+
+/* Writes the model as a MedInfer tree file (".mdi"): the model as loaded, in a compact
+ * binary form that medinfer_model_load() reads back (format detected from its first
+ * bytes) with identical predictions and explanations, but without JSON or text parsing:
+ * for hosts whose cold start matters (a serverless function loads it in a fraction of
+ * the time of an XGBoost JSON file). The file is versioned; a library refuses versions
+ * it does not know with MEDINFER_ERR_UNSUPPORTED.
+ *   path   NUL-terminated path of the file to create or replace; must not be NULL.
+ * Errors: INVALID_ARGUMENT (NULL), IO (cannot create or write the file).
+ * Thread-safe. */
+int medinfer_model_save(const medinfer_model *model, const char *path);
 
 /* Releases a model and everything it owns (including strings it returned).
  * medinfer_model_free(NULL) is a no-op. Must not race with any other use of the model. */

@@ -30,6 +30,16 @@ public func medinfer_model_load_from_memory(_ data: UnsafeRawPointer?, _ size: I
     }
 }
 
+@_cdecl("medinfer_model_save")
+public func medinfer_model_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
+    cEntryPoint { () throws(MedInferError) in
+        let function = "medinfer_model_save"
+        let handle = try ModelHandle.from(model, in: function)
+        let path = try required(path, "path", in: function)
+        try TreeSnapshot.write(handle.ensemble, to: String(cString: path))
+    }
+}
+
 @_cdecl("medinfer_model_free")
 public func medinfer_model_free(_ model: OpaquePointer?) {
     guard let model else { return }

@@ -101,6 +101,11 @@ class Model:
         _check(lib.medinfer_model_load_from_memory(data, len(data), ctypes.byref(handle)))
         return cls(handle)
 
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the model as a MedInfer tree file (.mdi), which loads without JSON or
+        text parsing (for cold-start-sensitive hosts) and scores identically."""
+        _check(self._lib.medinfer_model_save(self._handle, os.fsencode(path)))
+
     def close(self) -> None:
         """Frees the model now (it is also freed when garbage collected)."""
         if getattr(self, "_handle", None):

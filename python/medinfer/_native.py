@@ -62,6 +62,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "medinfer_model_load": ([ctypes.c_char_p, ctypes.POINTER(p)], ctypes.c_int),
         "medinfer_model_load_from_memory": ([ctypes.c_char_p, size, ctypes.POINTER(p)], ctypes.c_int),
         "medinfer_model_free": ([p], None),
+        "medinfer_model_save": ([p, ctypes.c_char_p], ctypes.c_int),
         "medinfer_model_kind": ([p, ctypes.POINTER(ctypes.c_int)], ctypes.c_int),
         "medinfer_model_feature_count": ([p, ctypes.POINTER(size)], ctypes.c_int),
         "medinfer_model_feature_name": ([p, size, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),

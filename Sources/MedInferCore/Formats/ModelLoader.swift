@@ -27,6 +27,9 @@ public enum ModelLoader {
         guard bytes.count <= Limits.maxModelFileBytes else {
             throw .outOfMemory("the \(description) is \(bytes.count) bytes, above the \(Limits.maxModelFileBytes)-byte limit")
         }
+        if TreeSnapshot.isSnapshot(bytes) {
+            return try wrap(TreeSnapshot.read(bytes), "MedInfer tree file")
+        }
         var start = 0
         if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { start = 3 }
         while start < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[start]) { start += 1 }
