@@ -2,7 +2,7 @@
 #   make demo   build the release library and score the bundled models from C
 #   make test   install what is missing, then run every test suite
 # Others: make lib, make swift-test, make capi-test, make capi-valgrind, make parity,
-# make asan, make bench.
+# make asan, make fuzz, make bench.
 
 SWIFT   ?= swift
 PYTHON  ?= python3
@@ -15,7 +15,7 @@ CFLAGS  ?= -std=c99 -O2 -Wall -Wextra -Werror
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.medinfer-deps
 
-.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan bench clean
+.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan bench fuzz clean
 
 demo: lib $(LIB_DIR)/score
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
@@ -25,6 +25,8 @@ demo: lib $(LIB_DIR)/score
 
 test: system-deps python-deps lib
 	$(SWIFT) test
+	$(SWIFT) build --product medinfer-fuzz-models
+	.build/debug/medinfer-fuzz-models Fuzz/Regressions/models Fuzz/Corpus/models Tests/Fixtures/malformed Tests/Fixtures/valid
 	Tests/CAPI/run.sh
 	$(PY) -m pytest -q Tests/Parity
 
@@ -65,8 +67,21 @@ asan: system-deps
 	$(SWIFT) build -c debug --product medinfer --sanitize=address --scratch-path .build-asan
 	MEDINFER_ASAN_LIB_DIR=.build-asan/debug Tests/CAPI/run.sh asan
 
+# libFuzzer + ASan over every model reader for FUZZ_SECONDS (see Fuzz/README.md).
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := .build-fuzz
+fuzz: system-deps
+	$(SWIFT) build -c release --product medinfer-fuzz-models --scratch-path $(FUZZ_BUILD) \
+	    --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	mkdir -p $(FUZZ_BUILD)/corpus/models $(FUZZ_BUILD)/findings
+	cp examples/models/*.json examples/models/*.txt Tests/Fixtures/valid/*.json Tests/Fixtures/valid/*.txt \
+	    Fuzz/Corpus/models/*.mdi $(FUZZ_BUILD)/corpus/models/
+	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/release/medinfer-fuzz-models -max_total_time=$(FUZZ_SECONDS) \
+	    -use_value_profile=1 -rss_limit_mb=2048 -timeout=5 -max_len=65536 \
+	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/models Tests/Fixtures/malformed
+
 bench: python-deps lib
 	$(PY) Benchmarks/run_all.py
 
 clean:
-	rm -rf .build .build-asan
+	rm -rf .build .build-asan .build-fuzz

@@ -41,6 +41,9 @@ let package = Package(
                 ], .when(configuration: .release)),
             ]
         ),
+        // libFuzzer target over every model reader (make fuzz); built plainly it replays
+        // the committed regression inputs (make test).
+        .executableTarget(name: "medinfer-fuzz-models", dependencies: ["MedInferCore"], path: "Fuzz/Models"),
         .testTarget(name: "MedInferCoreTests", dependencies: ["MedInferCore"]),
         .testTarget(name: "MedInferTests", dependencies: ["MedInfer", "CMedInferABI"],
                     exclude: ["Fixtures"]),

@@ -112,7 +112,6 @@ extension CompiledForest {
             let count = lockstepRows
             for t in 0..<(count > 0 ? treeCount : 0) {
                 let tree = treeBuffer[t]
-                let root = tree.root
                 let depth = tree.depth
                 let leafValues = values + tree.valueBase
                 if tree.shallowBase >= 0 {
