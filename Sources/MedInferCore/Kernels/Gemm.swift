@@ -1,0 +1,271 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Single-precision matrix product C[M×N] = A[M×K]·B[K×N], row-major, with a fused
+/// epilogue (bias per row or column, activation). Structured as in BLIS: B is packed
+/// into KC×NR panels that stay in L1, A into MR×KC panels streamed from L2, and a
+/// register-blocked micro-kernel computes one MR×NR tile with FMA. Operands are packed
+/// through `GemmPackA`/`GemmPackB`, so a convolution can pack its image patches
+/// straight into B panels (implicit im2col) instead of materializing the patch matrix.
+enum Gemm {
+    /// Rows and columns of one micro-tile: 6 rows × 16 columns = 12 ymm accumulators.
+    static let mr = 6
+    static let nr = 16
+    /// Depth of one packed block: a 16-column B panel of 256 rows is 16 KiB (L1).
+    static let kc = 256
+    /// Columns of B packed at once (KC×NC floats = 512 KiB, L2).
+    static let nc = 512
+
+    struct Epilogue {
+        var alpha: Float = 1
+        var rowBias: UnsafePointer<Float>? = nil
+        var columnBias: UnsafePointer<Float>? = nil
+        var activation: Activation = .identity
+    }
+
+    /// C = A·B with the epilogue applied. `c` has row stride `ldc`.
+    static func multiply<A: GemmPackA, B: GemmPackB>(
+        m: Int, n: Int, k: Int, a: A, b: B,
+        c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: Epilogue
+    ) {
+        guard m > 0, n > 0 else { return }
+        if k == 0 {
+            for i in 0 ..< m { (c + i * ldc).initialize(repeating: 0, count: n) }
+            finish(c: c, ldc: ldc, rows: 0 ..< m, columns: 0 ..< n, epilogue: epilogue)
+            return
+        }
+        let kBlock = min(kc, k)
+        let nBlock = min(nc, roundUp(n, nr))
+        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kBlock * nBlock)
+        let packedA = UnsafeMutablePointer<Float>.allocate(capacity: roundUp(m, mr) * kBlock)
+        defer { packedB.deallocate(); packedA.deallocate() }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
+        defer { scratch.deallocate() }
+
+        var n0 = 0
+        while n0 < n {
+            let nWidth = min(nBlock, n - n0)
+            var k0 = 0
+            while k0 < k {
+                let depth = min(kBlock, k - k0)
+                let first = k0 == 0
+                let last = k0 + depth == k
+                b.pack(into: packedB, k0: k0, depth: depth, n0: n0, width: nWidth)
+                let (aPanels, aPanelStride) = a.panels(scratch: packedA, rows: m, k0: k0, depth: depth)
+                var j = 0
+                while j < nWidth {
+                    let cols = min(nr, nWidth - j)
+                    let bPanel = packedB + j * depth
+                    var i = 0
+                    while i < m {
+                        let rows = min(mr, m - i)
+                        let aPanel = aPanels + (i / mr) * aPanelStride
+                        let cTile = c + i * ldc + n0 + j
+                        if rows == mr && cols == nr {
+                            microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, accumulate: !first)
+                        } else {
+                            // Edge tile: compute into scratch, copy the valid part.
+                            if !first {
+                                for r in 0 ..< rows { for q in 0 ..< cols { scratch[r * nr + q] = cTile[r * ldc + q] } }
+                            }
+                            microKernel(depth: depth, a: aPanel, b: bPanel, c: scratch, ldc: nr, accumulate: !first)
+                            for r in 0 ..< rows { for q in 0 ..< cols { cTile[r * ldc + q] = scratch[r * nr + q] } }
+                        }
+                        if last {
+                            finish(c: c, ldc: ldc, rows: i ..< i + rows, columns: n0 + j ..< n0 + j + cols,
+                                   epilogue: epilogue)
+                        }
+                        i += mr
+                    }
+                    j += nr
+                }
+                k0 += depth
+            }
+            n0 += nWidth
+        }
+    }
+
+    @inline(__always)
+    static func roundUp(_ x: Int, _ to: Int) -> Int { (x + to - 1) / to * to }
+
+    /// Bias and activation over one finished tile (still in L1).
+    @inline(__always)
+    static func finish(c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, columns: Range<Int>,
+                       epilogue: Epilogue) {
+        if epilogue.alpha != 1 {
+            for r in rows {
+                let row = c + r * ldc
+                for q in columns { row[q] *= epilogue.alpha }
+            }
+        }
+        if let bias = epilogue.rowBias {
+            for r in rows {
+                let value = bias[r]
+                let row = c + r * ldc
+                for q in columns { row[q] += value }
+            }
+        }
+        if let bias = epilogue.columnBias {
+            for r in rows {
+                let row = c + r * ldc
+                for q in columns { row[q] += bias[q] }
+            }
+        }
+        if epilogue.activation != .identity {
+            for r in rows { epilogue.activation.apply(c + r * ldc + columns.lowerBound, count: columns.count) }
+        }
+    }
+
+    /// One 6×16 tile over `depth` packed steps: a[p*6 + i], b[p*16 + j].
+    @inline(__always)
+    static func microKernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                            c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        typealias V = SIMD8<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        let cr = UnsafeMutableRawPointer(c)
+        let rowBytes = ldc * 4
+        if accumulate {
+            c00 = cr.loadUnaligned(fromByteOffset: 0, as: V.self); c01 = cr.loadUnaligned(fromByteOffset: 32, as: V.self)
+            c10 = cr.loadUnaligned(fromByteOffset: rowBytes, as: V.self); c11 = cr.loadUnaligned(fromByteOffset: rowBytes + 32, as: V.self)
+            c20 = cr.loadUnaligned(fromByteOffset: 2 * rowBytes, as: V.self); c21 = cr.loadUnaligned(fromByteOffset: 2 * rowBytes + 32, as: V.self)
+            c30 = cr.loadUnaligned(fromByteOffset: 3 * rowBytes, as: V.self); c31 = cr.loadUnaligned(fromByteOffset: 3 * rowBytes + 32, as: V.self)
+            c40 = cr.loadUnaligned(fromByteOffset: 4 * rowBytes, as: V.self); c41 = cr.loadUnaligned(fromByteOffset: 4 * rowBytes + 32, as: V.self)
+            c50 = cr.loadUnaligned(fromByteOffset: 5 * rowBytes, as: V.self); c51 = cr.loadUnaligned(fromByteOffset: 5 * rowBytes + 32, as: V.self)
+        }
+        let ar = UnsafeRawPointer(a)
+        let br = UnsafeRawPointer(b)
+        var p = 0
+        while p < depth {
+            let b0 = br.loadUnaligned(fromByteOffset: p * 64, as: V.self)
+            let b1 = br.loadUnaligned(fromByteOffset: p * 64 + 32, as: V.self)
+            let ap = ar + p * 24
+            var x = V(repeating: ap.load(fromByteOffset: 0, as: Float.self))
+            c00 = c00.addingProduct(x, b0); c01 = c01.addingProduct(x, b1)
+            x = V(repeating: ap.load(fromByteOffset: 4, as: Float.self))
+            c10 = c10.addingProduct(x, b0); c11 = c11.addingProduct(x, b1)
+            x = V(repeating: ap.load(fromByteOffset: 8, as: Float.self))
+            c20 = c20.addingProduct(x, b0); c21 = c21.addingProduct(x, b1)
+            x = V(repeating: ap.load(fromByteOffset: 12, as: Float.self))
+            c30 = c30.addingProduct(x, b0); c31 = c31.addingProduct(x, b1)
+            x = V(repeating: ap.load(fromByteOffset: 16, as: Float.self))
+            c40 = c40.addingProduct(x, b0); c41 = c41.addingProduct(x, b1)
+            x = V(repeating: ap.load(fromByteOffset: 20, as: Float.self))
+            c50 = c50.addingProduct(x, b0); c51 = c51.addingProduct(x, b1)
+            p += 1
+        }
+        cr.storeBytes(of: c00, toByteOffset: 0, as: V.self); cr.storeBytes(of: c01, toByteOffset: 32, as: V.self)
+        cr.storeBytes(of: c10, toByteOffset: rowBytes, as: V.self); cr.storeBytes(of: c11, toByteOffset: rowBytes + 32, as: V.self)
+        cr.storeBytes(of: c20, toByteOffset: 2 * rowBytes, as: V.self); cr.storeBytes(of: c21, toByteOffset: 2 * rowBytes + 32, as: V.self)
+        cr.storeBytes(of: c30, toByteOffset: 3 * rowBytes, as: V.self); cr.storeBytes(of: c31, toByteOffset: 3 * rowBytes + 32, as: V.self)
+        cr.storeBytes(of: c40, toByteOffset: 4 * rowBytes, as: V.self); cr.storeBytes(of: c41, toByteOffset: 4 * rowBytes + 32, as: V.self)
+        cr.storeBytes(of: c50, toByteOffset: 5 * rowBytes, as: V.self); cr.storeBytes(of: c51, toByteOffset: 5 * rowBytes + 32, as: V.self)
+    }
+}
+
+/// Operand A as MR-row panels for depth k0..<k0+depth: each panel holds `depth` steps of
+/// MR floats (rows past the end zero), panels `panelStride` floats apart. Runtime
+/// operands pack into `scratch`; prepacked weights return a pointer into themselves.
+protocol GemmPackA {
+    func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)
+        -> (UnsafePointer<Float>, panelStride: Int)
+}
+
+/// Packs depth k0..<k0+depth, columns n0..<n0+width of B into NR-column panels:
+/// panel j holds depth steps of NR floats, columns past the end zero-filled.
+protocol GemmPackB {
+    func pack(into buffer: UnsafeMutablePointer<Float>, k0: Int, depth: Int, n0: Int, width: Int)
+}
+
+/// A plain strided matrix as operand A: element (i, p) at base[i*rowStride + p*colStride].
+struct StridedMatrixA: GemmPackA {
+    let base: UnsafePointer<Float>
+    let rowStride: Int
+    let colStride: Int
+
+    func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)
+        -> (UnsafePointer<Float>, panelStride: Int)
+    {
+        let mr = Gemm.mr
+        var out = scratch
+        var i = 0
+        while i < rows {
+            let valid = min(mr, rows - i)
+            for p in 0 ..< depth {
+                let src = base + i * rowStride + (k0 + p) * colStride
+                for r in 0 ..< valid { out[r] = src[r * rowStride] }
+                for r in valid ..< mr { out[r] = 0 }
+                out += mr
+            }
+            i += mr
+        }
+        return (UnsafePointer(scratch), depth * mr)
+    }
+}
+
+/// A plain strided matrix as operand B: element (p, j) at base[p*rowStride + j*colStride].
+struct StridedMatrixB: GemmPackB {
+    let base: UnsafePointer<Float>
+    let rowStride: Int
+    let colStride: Int
+
+    func pack(into buffer: UnsafeMutablePointer<Float>, k0: Int, depth: Int, n0: Int, width: Int) {
+        let nr = Gemm.nr
+        var out = buffer
+        var j = 0
+        while j < width {
+            let valid = min(nr, width - j)
+            if colStride == 1 && valid == nr {
+                for p in 0 ..< depth {
+                    let src = UnsafeRawPointer(base + (k0 + p) * rowStride + n0 + j)
+                    let raw = UnsafeMutableRawPointer(out)
+                    raw.storeBytes(of: src.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                    out += nr
+                }
+            } else {
+                for p in 0 ..< depth {
+                    let src = base + (k0 + p) * rowStride + (n0 + j) * colStride
+                    for q in 0 ..< valid { out[q] = src[q * colStride] }
+                    for q in valid ..< nr { out[q] = 0 }
+                    out += nr
+                }
+            }
+            j += nr
+        }
+    }
+}
+
+/// An operand A packed once (a layer's weights at plan time), used in place.
+final class PrepackedA: GemmPackA, @unchecked Sendable {
+    let rows: Int
+    let depth: Int
+    /// Panels of MR rows, each `depth` steps of MR floats.
+    private let storage: UnsafeMutablePointer<Float>
+
+    init(rows: Int, depth: Int, element: (Int, Int) -> Float) {
+        self.rows = rows
+        self.depth = depth
+        let mr = Gemm.mr
+        let panels = (rows + mr - 1) / mr
+        storage = .allocate(capacity: max(1, panels * mr * depth))
+        storage.initialize(repeating: 0, count: max(1, panels * mr * depth))
+        for panel in 0 ..< panels {
+            for p in 0 ..< depth {
+                for r in 0 ..< mr where panel * mr + r < rows {
+                    storage[(panel * depth + p) * mr + r] = element(panel * mr + r, p)
+                }
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)
+        -> (UnsafePointer<Float>, panelStride: Int)
+    {
+        (UnsafePointer(storage + k0 * Gemm.mr), self.depth * Gemm.mr)
+    }
+}

@@ -1,0 +1,106 @@
+/// Max and average pooling over the last two axes of NCHW tensors, ONNX semantics:
+/// pads are outside the image; average pooling divides by the window's in-image
+/// size unless `countIncludePad`; max pooling ignores padding.
+struct Pool2DGeometry: Equatable {
+    var height: Int, width: Int
+    var kernelH: Int, kernelW: Int
+    var strideH: Int, strideW: Int
+    var dilationH: Int, dilationW: Int
+    var padTop: Int, padLeft: Int, padBottom: Int, padRight: Int
+    var outHeight: Int, outWidth: Int
+}
+
+enum Pooling {
+    static func max(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, planes: Int,
+                    _ g: Pool2DGeometry) {
+        let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth
+        let fast2x2 = g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2
+            && g.dilationH == 1 && g.dilationW == 1 && g.padTop == 0 && g.padLeft == 0
+            && g.outHeight * 2 <= g.height && g.outWidth * 2 <= g.width
+        for plane in 0 ..< planes {
+            let src = input + plane * inPlane, dst = output + plane * outPlane
+            if fast2x2 {
+                for oy in 0 ..< g.outHeight {
+                    let r0 = src + 2 * oy * g.width, r1 = r0 + g.width
+                    let o = dst + oy * g.outWidth
+                    for ox in 0 ..< g.outWidth {
+                        let a = Swift.max(r0[2 * ox], r0[2 * ox + 1]), b = Swift.max(r1[2 * ox], r1[2 * ox + 1])
+                        o[ox] = Swift.max(a, b)
+                    }
+                }
+                continue
+            }
+            for oy in 0 ..< g.outHeight {
+                for ox in 0 ..< g.outWidth {
+                    var best = -Float.infinity
+                    for ky in 0 ..< g.kernelH {
+                        let iy = oy * g.strideH - g.padTop + ky * g.dilationH
+                        guard iy >= 0, iy < g.height else { continue }
+                        for kx in 0 ..< g.kernelW {
+                            let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
+                            guard ix >= 0, ix < g.width else { continue }
+                            let v = src[iy * g.width + ix]
+                            if v > best || v.isNaN { best = v }
+                        }
+                    }
+                    dst[oy * g.outWidth + ox] = best
+                }
+            }
+        }
+    }
+
+    static func average(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, planes: Int,
+                        _ g: Pool2DGeometry, countIncludePad: Bool) {
+        let inPlane = g.height * g.width, outPlane = g.outHeight * g.outWidth
+        for plane in 0 ..< planes {
+            let src = input + plane * inPlane, dst = output + plane * outPlane
+            for oy in 0 ..< g.outHeight {
+                for ox in 0 ..< g.outWidth {
+                    var sum: Float = 0
+                    var count = 0
+                    let y0 = oy * g.strideH - g.padTop, x0 = ox * g.strideW - g.padLeft
+                    for ky in 0 ..< g.kernelH {
+                        let iy = y0 + ky * g.dilationH
+                        guard iy >= 0, iy < g.height else { continue }
+                        for kx in 0 ..< g.kernelW {
+                            let ix = x0 + kx * g.dilationW
+                            guard ix >= 0, ix < g.width else { continue }
+                            sum += src[iy * g.width + ix]
+                            count += 1
+                        }
+                    }
+                    if countIncludePad {
+                        // The window clipped to the padded extent (ceil_mode windows may run past it).
+                        let yEnd = Swift.min(y0 + (g.kernelH - 1) * g.dilationH + 1, g.height + g.padBottom)
+                        let xEnd = Swift.min(x0 + (g.kernelW - 1) * g.dilationW + 1, g.width + g.padRight)
+                        let rows = (yEnd - y0 + g.dilationH - 1) / g.dilationH
+                        let cols = (xEnd - x0 + g.dilationW - 1) / g.dilationW
+                        count = rows * cols
+                    }
+                    dst[oy * g.outWidth + ox] = count > 0 ? sum / Float(count) : 0
+                }
+            }
+        }
+    }
+
+    /// Mean over each plane of `size` values.
+    static func globalAverage(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                              planes: Int, size: Int) {
+        for plane in 0 ..< planes {
+            var sum: Float = 0
+            let src = input + plane * size
+            for i in 0 ..< size { sum += src[i] }
+            output[plane] = size > 0 ? sum / Float(size) : 0
+        }
+    }
+
+    static func globalMax(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                          planes: Int, size: Int) {
+        for plane in 0 ..< planes {
+            var best = -Float.infinity
+            let src = input + plane * size
+            for i in 0 ..< size where src[i] > best || src[i].isNaN { best = src[i] }
+            output[plane] = best
+        }
+    }
+}

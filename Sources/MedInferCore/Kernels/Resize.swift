@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// ONNX Resize, one axis at a time: n-linear interpolation is separable, so resizing
+/// axis by axis equals the n-dimensional formula (up to float rounding order). The
+/// coordinate mapping and nearest rounding follow the ONNX operator definition.
+enum ResizeCoordinateMode: String, Sendable {
+    case halfPixel = "half_pixel"
+    case pytorchHalfPixel = "pytorch_half_pixel"
+    case alignCorners = "align_corners"
+    case asymmetric = "asymmetric"
+    case tfHalfPixelForNN = "tf_half_pixel_for_nn"
+    case halfPixelSymmetric = "half_pixel_symmetric"
+}
+
+enum ResizeNearestMode: String, Sendable {
+    case roundPreferFloor = "round_prefer_floor"
+    case roundPreferCeil = "round_prefer_ceil"
+    case floor, ceil
+}
+
+enum ResizeMode: Sendable, Equatable {
+    case nearest(ResizeNearestMode)
+    case linear
+}
+
+/// For each output index along one axis: the two source indices and the weight of the
+/// second (linear), or one source index (nearest, weight 0).
+struct AxisResampling: Equatable {
+    var index0: [Int32]
+    var index1: [Int32]
+    var weight1: [Float]
+
+    init(inputLength: Int, outputLength: Int, scale: Float, mode: ResizeMode,
+         coordinates: ResizeCoordinateMode) {
+        index0 = []; index1 = []; weight1 = []
+        index0.reserveCapacity(outputLength)
+        for x in 0 ..< outputLength {
+            let original = AxisResampling.sourceCoordinate(Float(x), inputLength: inputLength,
+                                                           outputLength: outputLength, scale: scale,
+                                                           mode: coordinates)
+            switch mode {
+            case .nearest(let rounding):
+                var i: Float
+                switch rounding {
+                case .roundPreferFloor: i = original == original.rounded(.down) + 0.5 ? original.rounded(.down) : original.rounded()
+                case .roundPreferCeil: i = original == original.rounded(.down) + 0.5 ? original.rounded(.up) : original.rounded()
+                case .floor: i = original.rounded(.down)
+                case .ceil: i = original.rounded(.up)
+                }
+                let clamped = Int32(Swift.max(0, Swift.min(Float(inputLength - 1), i)))
+                index0.append(clamped); index1.append(clamped); weight1.append(0)
+            case .linear:
+                let x = Swift.max(0, Swift.min(original, Float(inputLength - 1)))
+                let i0 = Int(x.rounded(.down))
+                let i1 = Swift.min(i0 + 1, inputLength - 1)
+                index0.append(Int32(i0)); index1.append(Int32(i1)); weight1.append(x - Float(i0))
+            }
+        }
+    }
+
+    static func sourceCoordinate(_ x: Float, inputLength: Int, outputLength: Int, scale: Float,
+                                 mode: ResizeCoordinateMode) -> Float {
+        switch mode {
+        case .halfPixel: return (x + 0.5) / scale - 0.5
+        case .halfPixelSymmetric:
+            let adjustment = Float(outputLength) / (scale * Float(inputLength))
+            let center = Float(inputLength) / 2
+            let offset = center * (1 - adjustment)
+            return offset + (x + 0.5) / scale - 0.5
+        case .pytorchHalfPixel: return outputLength > 1 ? (x + 0.5) / scale - 0.5 : 0
+        case .alignCorners:
+            return outputLength == 1 ? 0 : x * Float(inputLength - 1) / Float(outputLength - 1)
+        case .asymmetric: return x / scale
+        case .tfHalfPixelForNN: return (x + 0.5) / scale
+        }
+    }
+}
+
+enum Resize {
+    /// Resamples axis `axis` of a tensor viewed as [outer, length, inner].
+    static func axis(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                     outer: Int, inputLength: Int, inner: Int, resampling r: AxisResampling) {
+        let outputLength = r.index0.count
+        for o in 0 ..< outer {
+            let src = input + o * inputLength * inner
+            let dst = output + o * outputLength * inner
+            for x in 0 ..< outputLength {
+                let a = src + Int(r.index0[x]) * inner
+                let b = src + Int(r.index1[x]) * inner
+                let w = r.weight1[x]
+                let d = dst + x * inner
+                if w == 0 {
+                    d.update(from: a, count: inner)
+                } else {
+                    let wa = 1 - w
+                    for i in 0 ..< inner { d[i] = a[i] * wa + b[i] * w }
+                }
+            }
+        }
+    }
+}
