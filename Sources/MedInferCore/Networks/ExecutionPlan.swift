@@ -1,0 +1,61 @@
+/// One runtime operation of a plan. Steps address tensors by slot number through a
+/// table of pointers that the session fills once per plan (arena offsets, constants,
+/// the caller's input buffers), so a step holds no pointers of its own into the arena.
+protocol NetworkStep: AnyObject {
+    func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>)
+}
+
+/// Where a slot's memory is.
+enum SlotLocation {
+    case arena(offset: Int)
+    /// Plan-owned storage (a constant used by a runtime op, e.g. an Add's operand).
+    case constant(UnsafeMutablePointer<Float>)
+    /// Graph input `index`, read in place from the caller's buffer.
+    case input(Int)
+}
+
+/// What one graph output is after planning.
+enum PlannedOutput {
+    case slot(Int, shape: [Int])
+    case constant(ConstTensor)
+}
+
+/// The executable form of a graph for one set of input shapes: steps in order, where
+/// every slot lives, and the arena size that the reuse of dead buffers leaves.
+final class ExecutionPlan: @unchecked Sendable {
+    let inputShapes: [[Int]]
+    let steps: [NetworkStep]
+    let locations: [SlotLocation]
+    let arenaFloats: Int
+    let outputs: [PlannedOutput]
+    /// Keeps plan-owned constant storage alive.
+    private let ownedConstants: [UnsafeMutablePointer<Float>]
+
+    init(inputShapes: [[Int]], steps: [NetworkStep], locations: [SlotLocation], arenaFloats: Int,
+         outputs: [PlannedOutput], ownedConstants: [UnsafeMutablePointer<Float>]) {
+        self.inputShapes = inputShapes
+        self.steps = steps
+        self.locations = locations
+        self.arenaFloats = arenaFloats
+        self.outputs = outputs
+        self.ownedConstants = ownedConstants
+    }
+
+    deinit { ownedConstants.forEach { $0.deallocate() } }
+
+    /// Points every slot at its memory for this run.
+    func bind(table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, arena: UnsafeMutablePointer<Float>,
+              inputs: [UnsafePointer<Float>]) {
+        for (slot, location) in locations.enumerated() {
+            switch location {
+            case .arena(let offset): table[slot] = arena + offset
+            case .constant(let p): table[slot] = p
+            case .input(let i): table[slot] = UnsafeMutablePointer(mutating: inputs[i])
+            }
+        }
+    }
+
+    func execute(_ table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
+        for step in steps { step.run(table) }
+    }
+}

@@ -1,0 +1,198 @@
+/// Turns a graph plus concrete input shapes into an `ExecutionPlan`: infers every shape,
+/// folds what is computable now (the Shape/Gather/Concat/Reshape chains exporters emit
+/// become constants), fuses activations into the producing Conv/Gemm/MatMul, and emits
+/// runtime steps for the rest.
+final class GraphPlanner {
+    let model: NetworkModel
+    let builder = PlanBuilder()
+    var values: [String: PlanValue] = [:]
+    private var consumers: [String: [Int]] = [:]
+    private var graphOutputs: Set<String> = []
+    /// Nodes folded into an earlier node: their output is that node's output.
+    private var fused: [Int: String] = [:]
+
+    init(model: NetworkModel) {
+        self.model = model
+        for (i, node) in model.graph.nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
+        }
+        graphOutputs = Set(model.graph.outputs.map(\.name))
+    }
+
+    func plan(inputShapes: [[Int]]) throws(MedInferError) -> ExecutionPlan {
+        guard inputShapes.count == model.inputs.count else {
+            throw .invalidArgument("the model has \(model.inputs.count) inputs, \(inputShapes.count) were given")
+        }
+        for (name, tensor) in model.initializers { values[name] = .constant(tensor) }
+        for (i, port) in model.inputs.enumerated() {
+            let shape = inputShapes[i]
+            if let dims = port.dims {
+                guard dims.count == shape.count else {
+                    throw .shapeMismatch("input '\(port.name)' must have rank \(dims.count) (\(Self.describe(dims))), got shape \(shape)")
+                }
+                for (axis, dim) in dims.enumerated() {
+                    if case .fixed(let d) = dim, d != shape[axis] {
+                        throw .shapeMismatch("input '\(port.name)' must have shape \(Self.describe(dims)), got \(shape) (axis \(axis))")
+                    }
+                }
+            }
+            _ = try PlanBuilder.elementCount(shape, "input '\(port.name)'")
+            values[port.name] = .tensor(RuntimeTensor(slot: builder.inputSlot(i), shape: shape))
+        }
+        for index in model.order {
+            let node = model.graph.nodes[index]
+            if let source = fused[index] {
+                values[node.outputs[0]] = values[source]
+                continue
+            }
+            var inputs: [PlanValue?] = []
+            for name in node.inputs {
+                if name.isEmpty { inputs.append(nil); continue }
+                guard let v = values[name] else {
+                    throw .parse("\(node.label): input '\(name)' has no value (produced by an unused output?)")
+                }
+                inputs.append(v)
+            }
+            let context = NodeContext(node: node, index: index, inputs: inputs, planner: self)
+            let outputs: [PlanValue]
+            do throws(MedInferError) { outputs = try Operators.plan(context) } catch { throw error.prefixed(node.label) }
+            for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = value }
+        }
+        var planned: [PlannedOutput] = []
+        for port in model.outputs {
+            guard let v = values[port.name] else { throw .parse("graph output '\(port.name)' was not computed") }
+            switch v {
+            case .constant(let c): planned.append(.constant(c))
+            case .tensor(let t): planned.append(.slot(t.slot, shape: t.shape))
+            }
+        }
+        return builder.finish(inputShapes: inputShapes, outputs: planned)
+    }
+
+    static func describe(_ dims: [ONNXDimension]) -> String {
+        "[" + dims.map { d -> String in
+            switch d {
+            case .fixed(let v): return "\(v)"
+            case .symbolic(let s): return s
+            case .unknown: return "?"
+            }
+        }.joined(separator: ", ") + "]"
+    }
+
+    /// The node that alone consumes `value`, when `value` is not also a graph output.
+    func soleConsumer(of value: String) -> (index: Int, node: ONNXNode)? {
+        guard !graphOutputs.contains(value), let users = consumers[value], users.count == 1,
+              fused[users[0]] == nil else { return nil }
+        let node = model.graph.nodes[users[0]]
+        return (users[0], node)
+    }
+
+    func markFused(_ index: Int, outputOf source: String) { fused[index] = source }
+}
+
+/// What an operator planner sees: the node, its input values, and the builder.
+struct NodeContext {
+    let node: ONNXNode
+    let index: Int
+    let inputs: [PlanValue?]
+    let planner: GraphPlanner
+
+    var builder: PlanBuilder { planner.builder }
+    var opset: Int64 { planner.model.opsetVersion }
+
+    func input(_ i: Int) throws(MedInferError) -> PlanValue {
+        guard i < inputs.count, let v = inputs[i] else { throw .parse("input \(i) is missing") }
+        return v
+    }
+
+    func optionalInput(_ i: Int) -> PlanValue? { i < inputs.count ? inputs[i] : nil }
+
+    /// An input that must be known at plan time (shapes, axes, pads...).
+    func constantInput(_ i: Int, _ what: String) throws(MedInferError) -> ConstTensor? {
+        guard let v = optionalInput(i) else { return nil }
+        guard let c = v.constant else {
+            throw .unsupported("input \(i) (\(what)) is computed at run time; only values known when the input shapes are known are supported")
+        }
+        return c
+    }
+
+    var allInputsConstant: Bool { inputs.allSatisfy { $0 == nil || $0!.constant != nil } }
+
+    func newTensor(_ shape: [Int]) throws(MedInferError) -> RuntimeTensor {
+        try builder.newTensor(shape, for: node.label)
+    }
+
+    func emit(_ step: NetworkStep, reading: [RuntimeTensor], writing: [RuntimeTensor]) -> [PlanValue] {
+        builder.emit(step, reading: reading, writing: writing, allConstant: allInputsConstant)
+    }
+
+    // Attributes.
+    func attribute(_ name: String) -> ONNXAttributeValue? { node.attributes.first { $0.name == name }?.value }
+
+    func int(_ name: String, _ fallback: Int) throws(MedInferError) -> Int {
+        guard let v = attribute(name) else { return fallback }
+        guard case .int(let i) = v, let n = Int(exactly: i), abs(n) < (1 << 40) else {
+            throw .parse("attribute '\(name)' must be a small integer")
+        }
+        return n
+    }
+
+    func float(_ name: String, _ fallback: Float) throws(MedInferError) -> Float {
+        guard let v = attribute(name) else { return fallback }
+        switch v {
+        case .float(let f): return f
+        case .int(let i): return Float(i)
+        default: throw .parse("attribute '\(name)' must be a float")
+        }
+    }
+
+    func ints(_ name: String) throws(MedInferError) -> [Int]? {
+        guard let v = attribute(name) else { return nil }
+        guard case .ints(let list) = v else {
+            if case .int(let i) = v, abs(i) < (1 << 40) { return [Int(i)] }
+            throw .parse("attribute '\(name)' must be a list of integers")
+        }
+        var out: [Int] = []
+        for i in list {
+            guard abs(i) < (1 << 40) else { throw .parse("attribute '\(name)' value \(i) is out of range") }
+            out.append(Int(i))
+        }
+        return out
+    }
+
+    func string(_ name: String, _ fallback: String) throws(MedInferError) -> String {
+        guard let v = attribute(name) else { return fallback }
+        guard case .string(let s) = v else { throw .parse("attribute '\(name)' must be a string") }
+        return s
+    }
+
+    /// Normalizes an axis against a rank (negative axes count from the end).
+    func axis(_ value: Int, rank: Int, _ what: String = "axis") throws(MedInferError) -> Int {
+        let a = value < 0 ? value + rank : value
+        guard a >= 0, a < max(rank, 1) else { throw .parse("\(what) \(value) is out of range for rank \(rank)") }
+        return a
+    }
+
+    /// If the sole consumer of this node's first output is an activation, folds it in:
+    /// returns the activation and marks that node as done.
+    func fuseActivation(after output: String) throws(MedInferError) -> (Activation, String)? {
+        guard let (index, next) = planner.soleConsumer(of: output), next.inputs.first == output else { return nil }
+        var activation: Activation?
+        switch next.opType {
+        case "Relu": activation = .relu
+        case "LeakyRelu":
+            let alpha = next.attributes.first { $0.name == "alpha" }
+            if case .float(let a)? = alpha?.value { activation = .leakyRelu(alpha: a) } else { activation = .leakyRelu(alpha: 0.01) }
+        case "Clip":
+            if let bounds = try? Operators.clipBounds(next, inputs: next.inputs.dropFirst().map { $0.isEmpty ? nil : planner.values[$0] }) {
+                activation = .clip(min: bounds.0, max: bounds.1)
+            }
+        case "Sigmoid": activation = .sigmoid
+        case "Tanh": activation = .tanh
+        default: break
+        }
+        guard let activation, let out = next.outputs.first else { return nil }
+        planner.markFused(index, outputOf: output)
+        return (activation, out)
+    }
+}

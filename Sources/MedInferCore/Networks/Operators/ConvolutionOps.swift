@@ -1,0 +1,176 @@
+/// Conv, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool over NCHW tensors
+/// (1-D inputs run as height-1 images). Pads, strides, dilations, groups, auto_pad and
+/// ceil_mode follow the ONNX operator definitions.
+
+final class ConvStep: NetworkStep {
+    let input: Int, output: Int, batch: Int, kernel: Conv2DKernel
+    init(input: Int, output: Int, batch: Int, kernel: Conv2DKernel) {
+        self.input = input; self.output = output; self.batch = batch; self.kernel = kernel
+    }
+    func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
+        kernel.run(input: slots[input], output: slots[output], batch: batch)
+    }
+}
+
+final class PoolStep: NetworkStep {
+    enum Kind { case max, average(countIncludePad: Bool), globalAverage(Int), globalMax(Int) }
+    let input: Int, output: Int, planes: Int, kind: Kind, geometry: Pool2DGeometry?
+    init(input: Int, output: Int, planes: Int, kind: Kind, geometry: Pool2DGeometry?) {
+        self.input = input; self.output = output; self.planes = planes; self.kind = kind; self.geometry = geometry
+    }
+    func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
+        switch kind {
+        case .max: Pooling.max(slots[input], slots[output], planes: planes, geometry!)
+        case .average(let include): Pooling.average(slots[input], slots[output], planes: planes, geometry!, countIncludePad: include)
+        case .globalAverage(let size): Pooling.globalAverage(slots[input], slots[output], planes: planes, size: size)
+        case .globalMax(let size): Pooling.globalMax(slots[input], slots[output], planes: planes, size: size)
+        }
+    }
+}
+
+/// Spatial window parameters shared by Conv and the pools, resolved to 2-D.
+struct WindowParameters {
+    var kernel: [Int], strides: [Int], dilations: [Int]
+    var padBegin: [Int], padEnd: [Int]
+    var output: [Int]
+
+    static func resolve(_ c: NodeContext, spatial: [Int], kernel: [Int], ceilMode: Bool) throws(MedInferError) -> WindowParameters {
+        let n = spatial.count
+        let strides = try c.ints("strides") ?? [Int](repeating: 1, count: n)
+        let dilations = try c.ints("dilations") ?? [Int](repeating: 1, count: n)
+        var pads = try c.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
+        guard kernel.count == n, strides.count == n, dilations.count == n, pads.count == 2 * n else {
+            throw .shapeMismatch("kernel_shape/strides/dilations/pads do not match \(n) spatial axes")
+        }
+        guard kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }),
+              pads.allSatisfy({ $0 >= 0 && $0 < (1 << 20) }), kernel.allSatisfy({ $0 < (1 << 20) }),
+              strides.allSatisfy({ $0 < (1 << 20) }), dilations.allSatisfy({ $0 < (1 << 20) }) else {
+            throw .parse("kernel_shape \(kernel), strides \(strides), dilations \(dilations), pads \(pads) must be positive (pads non-negative)")
+        }
+        let autoPad = try c.string("auto_pad", "NOTSET")
+        var output = [Int](repeating: 0, count: n)
+        for i in 0 ..< n {
+            let extent = dilations[i] * (kernel[i] - 1) + 1
+            switch autoPad {
+            case "NOTSET":
+                let span = spatial[i] + pads[i] + pads[i + n] - extent
+                guard span >= 0 else {
+                    throw .shapeMismatch("window \(extent) is larger than the padded input \(spatial[i] + pads[i] + pads[i + n]) on axis \(i)")
+                }
+                var o = (ceilMode ? (span + strides[i] - 1) / strides[i] : span / strides[i]) + 1
+                // A ceil_mode window must start inside the input or its left padding.
+                if ceilMode && (o - 1) * strides[i] >= spatial[i] + pads[i] { o -= 1 }
+                output[i] = o
+            case "VALID":
+                guard spatial[i] >= extent else { throw .shapeMismatch("window \(extent) is larger than the input \(spatial[i])") }
+                output[i] = (spatial[i] - extent) / strides[i] + 1
+                pads[i] = 0; pads[i + n] = 0
+            case "SAME_UPPER", "SAME_LOWER":
+                output[i] = (spatial[i] + strides[i] - 1) / strides[i]
+                let total = max(0, (output[i] - 1) * strides[i] + extent - spatial[i])
+                pads[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                pads[i + n] = total - pads[i]
+            default:
+                throw .parse("auto_pad '\(autoPad)' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+            }
+        }
+        return WindowParameters(kernel: kernel, strides: strides, dilations: dilations,
+                                padBegin: Array(pads[..<n]), padEnd: Array(pads[n...]), output: output)
+    }
+
+    var pool2D: (Int, Int) -> Pool2DGeometry {
+        { h, w in
+            let two = self.kernel.count == 2
+            return Pool2DGeometry(height: h, width: w,
+                                  kernelH: two ? self.kernel[0] : 1, kernelW: self.kernel[two ? 1 : 0],
+                                  strideH: two ? self.strides[0] : 1, strideW: self.strides[two ? 1 : 0],
+                                  dilationH: two ? self.dilations[0] : 1, dilationW: self.dilations[two ? 1 : 0],
+                                  padTop: two ? self.padBegin[0] : 0, padLeft: self.padBegin[two ? 1 : 0],
+                                  padBottom: two ? self.padEnd[0] : 0, padRight: self.padEnd[two ? 1 : 0],
+                                  outHeight: two ? self.output[0] : 1, outWidth: self.output[two ? 1 : 0])
+        }
+    }
+}
+
+extension Operators {
+    /// [N, C, H, W] view of a 3-D or 4-D input.
+    static func imageShape(_ shape: [Int]) throws(MedInferError) -> (n: Int, c: Int, h: Int, w: Int) {
+        switch shape.count {
+        case 3: return (shape[0], shape[1], 1, shape[2])
+        case 4: return (shape[0], shape[1], shape[2], shape[3])
+        default: throw .unsupported("input of rank \(shape.count): only 1-D and 2-D (rank 3 and 4, NCHW) windows are supported")
+        }
+    }
+
+    static func conv(_ c: NodeContext) throws(MedInferError) -> [PlanValue] {
+        let x = try c.input(0)
+        guard let w = try c.constantInput(1, "weights") else { throw .parse("Conv without weights") }
+        let (n, channels, h, width) = try imageShape(x.shape)
+        guard w.shape.count == x.shape.count else { throw .shapeMismatch("weights \(w.shape) for input \(x.shape)") }
+        let group = try c.int("group", 1)
+        let outChannels = w.shape[0]
+        guard group >= 1, channels % group == 0, outChannels % group == 0, w.shape[1] * group == channels else {
+            throw .shapeMismatch("weights \(w.shape) with group \(group) do not fit \(channels) input channels")
+        }
+        let kernel = try c.ints("kernel_shape") ?? Array(w.shape[2...])
+        guard kernel == Array(w.shape[2...]) else { throw .shapeMismatch("kernel_shape \(kernel) differs from weights \(w.shape)") }
+        let spatial = x.shape.count == 4 ? [h, width] : [width]
+        let p = try WindowParameters.resolve(c, spatial: spatial, kernel: kernel, ceilMode: false)
+        var bias: [Float]?
+        if let b = try c.constantInput(2, "bias") {
+            guard b.count == outChannels else { throw .shapeMismatch("bias of \(b.count) values for \(outChannels) channels") }
+            bias = b.floatValues
+        }
+        let two = x.shape.count == 4
+        let geometry = Conv2DGeometry(
+            channels: channels, height: h, width: width, outChannels: outChannels, groups: group,
+            kernelH: two ? kernel[0] : 1, kernelW: kernel[two ? 1 : 0],
+            strideH: two ? p.strides[0] : 1, strideW: p.strides[two ? 1 : 0],
+            dilationH: two ? p.dilations[0] : 1, dilationW: p.dilations[two ? 1 : 0],
+            padTop: two ? p.padBegin[0] : 0, padLeft: p.padBegin[two ? 1 : 0],
+            outHeight: two ? p.output[0] : 1, outWidth: p.output[two ? 1 : 0])
+        let outShape = [n, outChannels] + p.output
+        let activation = c.allInputsConstant ? nil : try c.fuseActivation(after: c.node.outputs[0])
+        let kernelObject = try w.withFloats { (weights) throws(MedInferError) in
+            Conv2DKernel(geometry: geometry, weights: weights, bias: bias, activation: activation?.0 ?? .identity)
+        }
+        let input = try c.builder.tensor(x)
+        let out = try c.newTensor(outShape)
+        return c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
+                      reading: [input], writing: [out])
+    }
+
+    static func pool(_ c: NodeContext, max isMax: Bool) throws(MedInferError) -> [PlanValue] {
+        let x = try c.input(0)
+        let (n, channels, h, w) = try imageShape(x.shape)
+        guard let kernel = try c.ints("kernel_shape") else { throw .parse("kernel_shape is required") }
+        let spatial = x.shape.count == 4 ? [h, w] : [w]
+        if try c.int("storage_order", 0) != 0 { throw .unsupported("storage_order 1") }
+        if c.node.outputs.count > 1 && !c.node.outputs[1].isEmpty { throw .unsupported("MaxPool indices output") }
+        let p = try WindowParameters.resolve(c, spatial: spatial, kernel: kernel, ceilMode: try c.int("ceil_mode", 0) != 0)
+        let geometry = p.pool2D(h, w)
+        let input = try c.builder.tensor(x)
+        let out = try c.newTensor([n, channels] + p.output)
+        let kind: PoolStep.Kind = isMax ? .max : .average(countIncludePad: try c.int("count_include_pad", 0) != 0)
+        return c.emit(PoolStep(input: input.slot, output: out.slot, planes: n * channels, kind: kind, geometry: geometry),
+                      reading: [input], writing: [out])
+    }
+
+    static func maxPool(_ c: NodeContext) throws(MedInferError) -> [PlanValue] { try pool(c, max: true) }
+    static func averagePool(_ c: NodeContext) throws(MedInferError) -> [PlanValue] { try pool(c, max: false) }
+
+    static func globalPool(_ c: NodeContext, max isMax: Bool) throws(MedInferError) -> [PlanValue] {
+        let x = try c.input(0)
+        guard x.shape.count >= 3 else { throw .shapeMismatch("input \(x.shape) has no spatial axes") }
+        let planes = x.shape[0] * x.shape[1]
+        let size = x.shape[2...].reduce(1, *)
+        let input = try c.builder.tensor(x)
+        let out = try c.newTensor([x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.shape.count - 2))
+        return c.emit(PoolStep(input: input.slot, output: out.slot, planes: planes,
+                               kind: isMax ? .globalMax(size) : .globalAverage(size), geometry: nil),
+                      reading: [input], writing: [out])
+    }
+
+    static func globalAveragePool(_ c: NodeContext) throws(MedInferError) -> [PlanValue] { try globalPool(c, max: false) }
+    static func globalMaxPool(_ c: NodeContext) throws(MedInferError) -> [PlanValue] { try globalPool(c, max: true) }
+}

@@ -1,0 +1,89 @@
+/// Resize (opset 10+: scales or sizes inputs; 11+: roi/scales/sizes) and Upsample, in
+/// `nearest` and `linear` modes with every coordinate transformation mode exporters
+/// write. Axes are resampled one at a time; unchanged axes cost nothing.
+
+final class ResizeStep: NetworkStep {
+    /// One pass per resized axis: [outer, length, inner] -> [outer, newLength, inner].
+    struct Pass { var outer: Int, inputLength: Int, inner: Int, resampling: AxisResampling, source: Int, destination: Int }
+    let passes: [Pass]
+    init(passes: [Pass]) { self.passes = passes }
+    func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
+        for p in passes {
+            Resize.axis(slots[p.source], slots[p.destination], outer: p.outer, inputLength: p.inputLength,
+                        inner: p.inner, resampling: p.resampling)
+        }
+    }
+}
+
+extension Operators {
+    static func resize(_ c: NodeContext) throws(MedInferError) -> [PlanValue] {
+        let x = try c.input(0)
+        let rank = x.shape.count
+        let modeName = try c.string("mode", "nearest")
+        let mode: ResizeMode
+        switch modeName {
+        case "nearest":
+            let rounding = try c.string("nearest_mode", "round_prefer_floor")
+            guard let r = ResizeNearestMode(rawValue: rounding) else { throw .unsupported("nearest_mode '\(rounding)'") }
+            mode = .nearest(r)
+        case "linear", "bilinear": mode = .linear
+        default: throw .unsupported("mode '\(modeName)' (nearest and linear are supported)")
+        }
+        let isUpsample = c.node.opType == "Upsample" || c.opset < 11
+        let coordinateName = isUpsample ? "asymmetric" : try c.string("coordinate_transformation_mode", "half_pixel")
+        guard let coordinates = ResizeCoordinateMode(rawValue: coordinateName) else {
+            throw .unsupported("coordinate_transformation_mode '\(coordinateName)'")
+        }
+        if try c.int("antialias", 0) != 0 { throw .unsupported("antialias 1") }
+        if (try c.ints("axes")) != nil { throw .unsupported("the 'axes' attribute") }
+        if try c.string("keep_aspect_ratio_policy", "stretch") != "stretch" { throw .unsupported("keep_aspect_ratio_policy") }
+
+        // Inputs: opset 10 / Upsample (X, scales); opset 11+ (X, roi, scales, sizes).
+        let scalesIndex = isUpsample ? 1 : 2
+        var scales: [Float]?
+        if c.node.opType == "Upsample", let attr = c.attribute("scales"), case .floats(let f) = attr { scales = f }
+        if let s = try c.constantInput(scalesIndex, "scales"), s.count > 0 { scales = s.floatValues }
+        var sizes: [Int]?
+        if !isUpsample, let s = try c.constantInput(3, "sizes"), s.count > 0 { sizes = s.intValues.map { Int(clamping: $0) } }
+        var outShape = x.shape
+        var axisScale = [Float](repeating: 1, count: rank)
+        if let sizes {
+            guard sizes.count == rank, sizes.allSatisfy({ $0 >= 1 && $0 < (1 << 24) }) else {
+                throw .shapeMismatch("sizes \(sizes) for input \(x.shape)")
+            }
+            outShape = sizes
+            for a in 0 ..< rank { axisScale[a] = x.shape[a] == 0 ? 1 : Float(sizes[a]) / Float(x.shape[a]) }
+        } else if let scales {
+            guard scales.count == rank, scales.allSatisfy({ $0 > 0 && $0.isFinite && $0 < 1e6 }) else {
+                throw .shapeMismatch("scales \(scales) for input \(x.shape)")
+            }
+            axisScale = scales
+            for a in 0 ..< rank { outShape[a] = Int((Float(x.shape[a]) * scales[a]).rounded(.down)) }
+        } else {
+            throw .parse("neither scales nor sizes given")
+        }
+        if case .linear = mode {} else if coordinates == .tfHalfPixelForNN {} // both fine
+        let changed = (0 ..< rank).filter { outShape[$0] != x.shape[$0] || axisScale[$0] != 1 }
+        if changed.isEmpty { return [x] }
+        guard outShape.allSatisfy({ $0 > 0 }) else { throw .shapeMismatch("Resize to an empty shape \(outShape)") }
+        let input = try c.builder.tensor(x)
+        var passes: [ResizeStep.Pass] = []
+        var current = input
+        var tensors: [RuntimeTensor] = []
+        for (i, axis) in changed.enumerated() {
+            var shape = current.shape
+            shape[axis] = outShape[axis]
+            let next = try c.newTensor(shape)
+            tensors.append(next)
+            let r = AxisResampling(inputLength: current.shape[axis], outputLength: outShape[axis], scale: axisScale[axis],
+                                   mode: mode, coordinates: coordinates)
+            passes.append(.init(outer: current.shape[..<axis].reduce(1, *), inputLength: current.shape[axis],
+                                inner: current.shape[(axis + 1)...].reduce(1, *), resampling: r,
+                                source: current.slot, destination: next.slot))
+            current = next
+            _ = i
+        }
+        // Intermediate tensors must outlive the step: it reads and writes them all.
+        return c.emit(ResizeStep(passes: passes), reading: [input] + tensors.dropLast(), writing: tensors).suffix(1).map { $0 }
+    }
+}

@@ -1,0 +1,163 @@
+/// A value while planning: known now (folded), or a float tensor produced at run time.
+enum PlanValue {
+    case constant(ConstTensor)
+    case tensor(RuntimeTensor)
+
+    var shape: [Int] {
+        switch self {
+        case .constant(let c): return c.shape
+        case .tensor(let t): return t.shape
+        }
+    }
+
+    var constant: ConstTensor? {
+        if case .constant(let c) = self { return c }
+        return nil
+    }
+}
+
+/// A dense row-major float32 tensor in a slot.
+struct RuntimeTensor {
+    var slot: Int
+    var shape: [Int]
+    var count: Int { shape.reduce(1, *) }
+}
+
+/// Builds an `ExecutionPlan`: slots, steps, constant folding of operations whose inputs
+/// are all known, and the arena layout from each slot's lifetime.
+final class PlanBuilder {
+    private enum SlotKind { case arena(Int), constant(UnsafeMutablePointer<Float>), input(Int) }
+    private var kinds: [SlotKind] = []
+    private var firstWrite: [Int] = []
+    private var lastRead: [Int] = []
+    private(set) var steps: [NetworkStep] = []
+    private var owned: [UnsafeMutablePointer<Float>] = []
+    /// Total floats of arena slots so far, checked against the cap.
+    private var requested = 0
+
+    /// Arena floats one plan may use (4 GiB).
+    static let maxArenaFloats = 1 << 30
+
+    deinit { owned.forEach { $0.deallocate() } }
+
+    func inputSlot(_ index: Int) -> Int {
+        kinds.append(.input(index)); firstWrite.append(-1); lastRead.append(-1)
+        return kinds.count - 1
+    }
+
+    func newTensor(_ shape: [Int], for label: String) throws(MedInferError) -> RuntimeTensor {
+        let count = try Self.elementCount(shape, label)
+        requested += count
+        guard requested <= Self.maxArenaFloats else {
+            throw .outOfMemory("\(label): the network's tensors need more than \(Self.maxArenaFloats) floats")
+        }
+        kinds.append(.arena(max(count, 1))); firstWrite.append(steps.count); lastRead.append(-1)
+        return RuntimeTensor(slot: kinds.count - 1, shape: shape)
+    }
+
+    static func elementCount(_ shape: [Int], _ label: String) throws(MedInferError) -> Int {
+        var count = 1
+        for d in shape {
+            guard d >= 0 else { throw .shapeMismatch("\(label): negative dimension in \(shape)") }
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard !o, p <= maxArenaFloats else { throw .outOfMemory("\(label): shape \(shape) is too large") }
+            count = p
+        }
+        return count
+    }
+
+    /// A runtime view of a value; constants get plan-owned storage.
+    func tensor(_ value: PlanValue) throws(MedInferError) -> RuntimeTensor {
+        switch value {
+        case .tensor(let t): return t
+        case .constant(let c):
+            let n = max(c.count, 1)
+            let storage = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            storage.initialize(repeating: 0, count: n)
+            try c.withFloats { (p) throws(MedInferError) in storage.update(from: p, count: c.count) }
+            owned.append(storage)
+            kinds.append(.constant(storage)); firstWrite.append(-1); lastRead.append(-1)
+            return RuntimeTensor(slot: kinds.count - 1, shape: c.shape)
+        }
+    }
+
+    /// Adds a step. When every input is a constant, the step runs now instead and its
+    /// outputs become constants (constant folding), so the plan never repeats it.
+    func emit(_ step: NetworkStep, reading inputs: [RuntimeTensor], writing outputs: [RuntimeTensor],
+              allConstant: Bool) -> [PlanValue] {
+        if allConstant {
+            let table = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: max(kinds.count, 1))
+            defer { table.deallocate() }
+            var scratch: [UnsafeMutablePointer<Float>] = []
+            for (slot, kind) in kinds.enumerated() {
+                switch kind {
+                case .constant(let p): table[slot] = p
+                case .arena(let n):
+                    if outputs.contains(where: { $0.slot == slot }) {
+                        let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                        p.initialize(repeating: 0, count: n)
+                        scratch.append(p)
+                        table[slot] = p
+                    } else {
+                        table[slot] = UnsafeMutablePointer(bitPattern: 16)!
+                    }
+                case .input: table[slot] = UnsafeMutablePointer(bitPattern: 16)!
+                }
+            }
+            step.run(table)
+            let results = outputs.map { out -> PlanValue in
+                .constant(ConstTensor(shape: out.shape, floats: Array(UnsafeBufferPointer(start: table[out.slot], count: out.count))))
+            }
+            scratch.forEach { $0.deallocate() }
+            // The folded outputs never reach the arena.
+            for out in outputs {
+                if case .arena(let n) = kinds[out.slot] { requested -= n }
+                kinds[out.slot] = .arena(0)
+            }
+            return results
+        }
+        for t in inputs { lastRead[t.slot] = steps.count }
+        steps.append(step)
+        return outputs.map { .tensor($0) }
+    }
+
+    /// Lays out the arena: slots whose lifetimes overlap never share memory; others do.
+    func finish(inputShapes: [[Int]], outputs: [PlannedOutput]) -> ExecutionPlan {
+        let end = steps.count
+        for output in outputs { if case .slot(let s, _) = output { lastRead[s] = end } }
+        var locations: [SlotLocation] = []
+        var placed: [(offset: Int, size: Int, from: Int, to: Int)] = []
+        var arenaSize = 0
+        // Larger slots first: a greedy first-fit that packs well for CNN activations.
+        let order = kinds.indices.sorted { a, b in
+            if case .arena(let x) = kinds[a], case .arena(let y) = kinds[b] { return x > y }
+            return a < b
+        }
+        var offsets = [Int](repeating: 0, count: kinds.count)
+        for slot in order {
+            guard case .arena(let size) = kinds[slot] else { continue }
+            let from = firstWrite[slot], to = max(lastRead[slot], from)
+            let rounded = (size + 15) & ~15   // 64-byte aligned starts
+            var candidate = 0
+            let overlapping = placed.filter { !($0.to < from || to < $0.from) }.sorted { $0.offset < $1.offset }
+            for p in overlapping {
+                if candidate + rounded <= p.offset { break }
+                candidate = max(candidate, p.offset + p.size)
+            }
+            placed.append((candidate, rounded, from, to))
+            offsets[slot] = candidate
+            arenaSize = max(arenaSize, candidate + rounded)
+        }
+        for (slot, kind) in kinds.enumerated() {
+            switch kind {
+            case .arena: locations.append(.arena(offset: offsets[slot]))
+            case .constant(let p): locations.append(.constant(p))
+            case .input(let i): locations.append(.input(i))
+            }
+        }
+        let plan = ExecutionPlan(inputShapes: inputShapes, steps: steps, locations: locations,
+                                 arenaFloats: arenaSize, outputs: outputs, ownedConstants: owned)
+        owned = []
+        return plan
+    }
+}
