@@ -2,7 +2,8 @@
  * medinfer.h - the stable C API of libmedinfer.
  *
  * MedInfer scores clinical machine-learning models: tree ensembles trained with
- * XGBoost, LightGBM and scikit-learn, with the training library's exact semantics.
+ * XGBoost, LightGBM and scikit-learn, with the training library's exact semantics, and
+ * neural networks exported to ONNX (CNNs over images, dense and recurrent networks).
  *
  * Conventions (they hold for every function below):
  *
@@ -19,7 +20,9 @@
  *    object they came from and stay valid until it is freed.
  *  - Threads. A loaded medinfer_model is immutable: any number of threads may use one
  *    model at the same time without locks (until it is freed, which must not race with
- *    any other use). Functions keep no global mutable state besides the per-thread error.
+ *    any other use). Running a network needs a medinfer_session, the mutable half (plans
+ *    and tensor memory): one session per thread, any number per model. Functions keep no
+ *    global mutable state besides the per-thread error.
  *  - Bad input never crashes the host. Pointers, lengths and every field of a model file
  *    are validated; malformed or hostile files yield MEDINFER_ERR_PARSE or
  *    MEDINFER_ERR_UNSUPPORTED.
@@ -93,9 +96,13 @@ typedef struct medinfer_model medinfer_model;
 #define MEDINFER_MODEL_XGBOOST 1        /* XGBoost JSON (Booster.save_model("m.json")) */
 #define MEDINFER_MODEL_LIGHTGBM 2       /* LightGBM text model (Booster.save_model("m.txt")) */
 #define MEDINFER_MODEL_SKLEARN_FOREST 3 /* MedInfer forest JSON from the scikit-learn exporter */
+#define MEDINFER_MODEL_ONNX 4           /* a neural network in ONNX (run with a medinfer_session) */
 
 /* Loads a model file. The format is detected from the content (XGBoost JSON, LightGBM
- * text, MedInfer forest JSON, MedInfer tree file written by medinfer_model_save).
+ * text, MedInfer forest JSON, MedInfer tree file written by medinfer_model_save, ONNX).
+ * ONNX files are memory-mapped and their weights used in place: the file must not be
+ * truncated while the model is loaded. Every ONNX operator is checked at load time; an
+ * unsupported one is UNSUPPORTED naming the operator and node.
  *   path       NUL-terminated file path; must not be NULL.
  *   out_model  receives the new model on success, NULL on failure; must not be NULL.
  * The caller owns the model and releases it with medinfer_model_free().
@@ -144,8 +151,17 @@ int medinfer_model_feature_count(const medinfer_model *model, size_t *out_count)
 int medinfer_model_feature_name(const medinfer_model *model, size_t index, const char **out_name);
 
 /* Receives the number of classes: 1 for regression and ranking models, 2 for binary
- * classifiers, K for K-class classifiers. */
+ * classifiers, K for K-class classifiers. For an ONNX model: the number of class labels
+ * stored in its metadata ("labels"), 0 when it stores none. */
 int medinfer_model_class_count(const medinfer_model *model, size_t *out_count);
+
+/* Receives class label `index` of an ONNX model, from the model's metadata property
+ * "labels" (comma-separated). The string is owned by the model. INVALID_ARGUMENT when
+ * index >= medinfer_model_class_count(). */
+int medinfer_model_class_label(const medinfer_model *model, size_t index, const char **out_label);
+
+/* The queries below, prediction and explanation apply to tree models; on an ONNX model
+ * they fail with INVALID_ARGUMENT (use a medinfer_session). */
 
 /* Receives the objective as the training library names it, e.g. "binary:logistic"
  * (XGBoost), "binary sigmoid:1" (LightGBM), "random_forest_classifier" (scikit-learn).
@@ -250,6 +266,109 @@ int medinfer_shap_interaction_values(const medinfer_model *model, const float *f
                                      size_t rows, size_t feature_count,
                                      const medinfer_explain_options *options, double *out,
                                      size_t out_length);
+
+/* ---------------------------------------------------------------------------------- */
+/* Networks (ONNX): inputs, outputs, sessions                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/* The largest tensor rank the API passes. */
+#define MEDINFER_MAX_RANK 8
+
+/* Receive the number of graph inputs / outputs of an ONNX model (initializers are not
+ * inputs). INVALID_ARGUMENT for tree models. */
+int medinfer_network_input_count(const medinfer_model *model, size_t *out_count);
+int medinfer_network_output_count(const medinfer_model *model, size_t *out_count);
+
+/* Receive the name and declared shape of input / output `index`. `dims` receives up to
+ * `capacity` dimensions, -1 for a dimension the file leaves open (dynamic batch, image
+ * height and width); `out_rank` receives the rank (0 when the file declares no shape).
+ * The name is owned by the model. */
+int medinfer_network_input(const medinfer_model *model, size_t index, const char **out_name,
+                           int64_t *dims, size_t capacity, size_t *out_rank);
+int medinfer_network_output(const medinfer_model *model, size_t index, const char **out_name,
+                            int64_t *dims, size_t capacity, size_t *out_rank);
+
+/* The mutable state for running one network: plans cached per input shape (the first
+ * run with a new shape plans the graph: shape inference, constant folding, fusion, memory
+ * layout; later runs reuse it) and the tensor memory. Not thread-safe: use one session
+ * per thread. Holds a reference to its model, which must outlive it. */
+typedef struct medinfer_session medinfer_session;
+
+/* Creates a session for an ONNX model. Errors: INVALID_ARGUMENT (NULL, tree model).
+ * Thread-safe (many sessions may be created from one model at once). */
+int medinfer_session_create(const medinfer_model *model, medinfer_session **out_session);
+
+/* Releases a session. medinfer_session_free(NULL) is a no-op. */
+void medinfer_session_free(medinfer_session *session);
+
+/* One input tensor: float32, row-major (C order). */
+typedef struct medinfer_input_tensor {
+  const char *name;   /* the model input's name, or NULL to take inputs in model order */
+  const float *data;  /* `length` floats; must not be NULL unless length is 0 */
+  size_t length;      /* elements in data; must equal the product of shape */
+  size_t rank;        /* 0 .. MEDINFER_MAX_RANK */
+  int64_t shape[MEDINFER_MAX_RANK];
+} medinfer_input_tensor;
+
+/* One requested output. The library fills rank and shape, then writes the values. */
+typedef struct medinfer_output_tensor {
+  const char *name;   /* the model output's name, or NULL for output number i (model order) */
+  float *data;        /* receives the values; may be NULL when length is 0 */
+  size_t length;      /* capacity of data in floats */
+  size_t rank;        /* out: the output's rank */
+  int64_t shape[MEDINFER_MAX_RANK]; /* out: the output's shape */
+} medinfer_output_tensor;
+
+/* Runs the network.
+ *   inputs        every model input exactly once (by name, or all in model order).
+ *   outputs       the outputs wanted (any subset, by name or position), each with a buffer.
+ * Input shapes must match the dimensions the model fixes; open dimensions take any size.
+ * rank and shape of every output are always filled when planning succeeds, so a first
+ * call with data = NULL, length = 0 returns BUFFER_TOO_SMALL with the shapes filled in;
+ * nothing is computed or written then.
+ * Errors: INVALID_ARGUMENT (NULL, unknown or repeated names, length != product of shape,
+ *   rank too large), SHAPE_MISMATCH (a dimension the model fixes, or shapes the graph
+ *   cannot combine, with the node named), UNSUPPORTED (a construct known only at run
+ *   time), BUFFER_TOO_SMALL, OUT_OF_MEMORY (tensors beyond the limits).
+ *   Inputs with NaN or Inf are computed as IEEE arithmetic does; they are not errors.
+ * Not thread-safe for one session; sessions of one model run in parallel. */
+int medinfer_session_run(medinfer_session *session, const medinfer_input_tensor *inputs,
+                         size_t input_count, medinfer_output_tensor *outputs, size_t output_count);
+
+/* ---------------------------------------------------------------------------------- */
+/* Images                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+#define MEDINFER_PIXELS_RGB 1  /* 3 bytes per pixel, R G B */
+#define MEDINFER_PIXELS_RGBA 2 /* 4 bytes per pixel, alpha ignored */
+#define MEDINFER_PIXELS_GREY 3 /* 1 byte per pixel */
+
+/* An 8-bit image in the caller's memory. */
+typedef struct medinfer_image {
+  size_t struct_size;    /* sizeof(medinfer_image) */
+  const uint8_t *pixels; /* first byte of the top row */
+  size_t width, height;  /* in pixels; both >= 1 */
+  size_t stride;         /* bytes from one row to the next; >= width * bytes per pixel */
+  int32_t format;        /* MEDINFER_PIXELS_* */
+  int32_t reserved;      /* must be 0 */
+} medinfer_image;
+
+/* Classifies an image with a model of one rank-4 input (NHWC or NCHW, 1 or 3
+ * channels) and writes its first output (class probabilities for a softmax model).
+ * Preprocessing follows the model: when it fixes its input height and width, the image
+ * is resized to them (bilinear, half-pixel centres: tf.image.resize / Keras Resizing)
+ * and scaled to [0, 1] (x * (1/255), Keras Rescaling); when it leaves them open, the
+ * model resizes and rescales itself and gets the raw 0-255 values at the image's size.
+ * Grey images are repeated to 3 channels; colour images become grey (ITU-R 601 luma)
+ * for 1-channel models.
+ *   probabilities    receives out_count floats; length is its capacity.
+ *   out_count        receives the number of values (may be NULL).
+ * Errors: INVALID_ARGUMENT (NULL, zero width or height, stride too small, unknown
+ *   format, reserved != 0, struct_size too small), UNSUPPORTED (a model that is not
+ *   an image model), BUFFER_TOO_SMALL (with *out_count set), plus those of
+ *   medinfer_session_run. Not thread-safe for one session. */
+int medinfer_classify_image(medinfer_session *session, const medinfer_image *image,
+                            float *probabilities, size_t length, size_t *out_count);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -39,7 +39,7 @@ private func explain(_ function: String, _ model: OpaquePointer?, _ features: Un
         let handle = try ModelHandle.from(model, in: function)
         let features = try required(features, "features", in: function)
         let out = try required(out, "out", in: function)
-        let ensemble = handle.ensemble
+        let ensemble = try handle.ensemble
         var iterations = ensemble.defaultIterationLimit
         if let options {
             guard options.pointee.struct_size >= explainOptionsV1Size else {

@@ -9,7 +9,12 @@ public func medinfer_model_load(_ path: UnsafePointer<CChar>?,
         let function = "medinfer_model_load"
         let path = try required(path, "path", in: function)
         let outModel = try required(outModel, "out_model", in: function)
-        let forest = try ModelLoader.load(path: String(cString: path))
+        let file = String(cString: path)
+        if let first = ModelLoader.firstByte(path: file), ModelLoader.looksLikeONNX(firstByte: first) {
+            outModel.pointee = ModelHandle(try NetworkModel(path: file)).retainedPointer()
+            return
+        }
+        let forest = try ModelLoader.load(path: file)
         outModel.pointee = ModelHandle(forest).retainedPointer()
     }
 }
@@ -24,7 +29,14 @@ public func medinfer_model_load_from_memory(_ data: UnsafeRawPointer?, _ size: I
         guard size != 0 else { throw .invalidArgument("\(function): 'size' is 0 (an empty model)") }
         let data = try required(data, "data", in: function)
         guard size > 0 else { throw .invalidArgument("\(function): 'size' \(UInt(bitPattern: size)) is not a valid length") }
-        let forest = try ModelLoader.load(bytes: UnsafeRawBufferPointer(start: data, count: size),
+        let buffer = UnsafeRawBufferPointer(start: data, count: size)
+        if ModelLoader.looksLikeONNX(firstByte: buffer[0]) {
+            let network: NetworkModel
+            do throws(MedInferError) { network = try NetworkModel(copying: buffer) } catch { throw error.prefixed("model buffer") }
+            outModel.pointee = ModelHandle(network).retainedPointer()
+            return
+        }
+        let forest = try ModelLoader.load(bytes: buffer,
                                           description: "model buffer")
         outModel.pointee = ModelHandle(forest).retainedPointer()
     }
@@ -36,7 +48,7 @@ public func medinfer_model_save(_ model: OpaquePointer?, _ path: UnsafePointer<C
         let function = "medinfer_model_save"
         let handle = try ModelHandle.from(model, in: function)
         let path = try required(path, "path", in: function)
-        try TreeSnapshot.write(handle.ensemble, to: String(cString: path))
+        try TreeSnapshot.write(try handle.ensemble, to: String(cString: path))
     }
 }
 
@@ -60,19 +72,21 @@ private func query<T>(_ function: String, _ model: OpaquePointer?, _ out: Unsafe
 
 @_cdecl("medinfer_model_kind")
 public func medinfer_model_kind(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int32>?) -> Int32 {
-    query("medinfer_model_kind", model, out) { $0.ensemble.format.rawValue }
+    query("medinfer_model_kind", model, out) { (handle) throws(MedInferError) in
+        handle.network != nil ? MEDINFER_MODEL_ONNX : try handle.ensemble.format.rawValue
+    }
 }
 
 @_cdecl("medinfer_model_feature_count")
 public func medinfer_model_feature_count(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    query("medinfer_model_feature_count", model, out) { $0.ensemble.featureCount }
+    query("medinfer_model_feature_count", model, out) { (handle) throws(MedInferError) in try handle.ensemble.featureCount }
 }
 
 @_cdecl("medinfer_model_feature_name")
 public func medinfer_model_feature_name(_ model: OpaquePointer?, _ index: Int,
                                         _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
     query("medinfer_model_feature_name", model, out) { (handle) throws(MedInferError) in
-        let count = handle.ensemble.featureCount
+        let count = try handle.ensemble.featureCount
         guard index >= 0, index < count else {
             throw .invalidArgument("medinfer_model_feature_name: index \(UInt(bitPattern: index)) is outside 0..<\(count)")
         }
@@ -82,7 +96,20 @@ public func medinfer_model_feature_name(_ model: OpaquePointer?, _ index: Int,
 
 @_cdecl("medinfer_model_class_count")
 public func medinfer_model_class_count(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    query("medinfer_model_class_count", model, out) { $0.ensemble.classCount }
+    query("medinfer_model_class_count", model, out) { (handle) throws(MedInferError) in
+        handle.network != nil ? handle.labels.count : try handle.ensemble.classCount
+    }
+}
+
+@_cdecl("medinfer_model_class_label")
+public func medinfer_model_class_label(_ model: OpaquePointer?, _ index: Int,
+                                       _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    query("medinfer_model_class_label", model, out) { (handle) throws(MedInferError) in
+        guard index >= 0, index < handle.labels.count else {
+            throw .invalidArgument("medinfer_model_class_label: index \(UInt(bitPattern: index)) is outside 0..<\(handle.labels.count)")
+        }
+        return UnsafePointer(handle.labels[index])
+    }
 }
 
 @_cdecl("medinfer_model_objective")
@@ -93,18 +120,18 @@ public func medinfer_model_objective(_ model: OpaquePointer?,
 
 @_cdecl("medinfer_model_tree_count")
 public func medinfer_model_tree_count(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    query("medinfer_model_tree_count", model, out) { $0.ensemble.trees.count }
+    query("medinfer_model_tree_count", model, out) { (handle) throws(MedInferError) in try handle.ensemble.trees.count }
 }
 
 @_cdecl("medinfer_model_iteration_count")
 public func medinfer_model_iteration_count(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    query("medinfer_model_iteration_count", model, out) { $0.ensemble.iterationCount }
+    query("medinfer_model_iteration_count", model, out) { (handle) throws(MedInferError) in try handle.ensemble.iterationCount }
 }
 
 @_cdecl("medinfer_model_default_iteration_limit")
 public func medinfer_model_default_iteration_limit(_ model: OpaquePointer?,
                                                    _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    query("medinfer_model_default_iteration_limit", model, out) { $0.ensemble.defaultIterationLimit }
+    query("medinfer_model_default_iteration_limit", model, out) { (handle) throws(MedInferError) in try handle.ensemble.defaultIterationLimit }
 }
 
 @_cdecl("medinfer_model_output_count")

@@ -10,31 +10,62 @@ import Synchronization
 /// functions hand out, made once at load so that queries never allocate and the
 /// pointers stay valid until the model is freed.
 final class ModelHandle {
-    let forest: CompiledForest
+    private let trees: CompiledForest?
+    let network: NetworkModel?
     let objective: UnsafeMutablePointer<CChar>
     let featureNames: [UnsafeMutablePointer<CChar>]
+    let labels: [UnsafeMutablePointer<CChar>]
+    let inputNames: [UnsafeMutablePointer<CChar>]
+    let outputNames: [UnsafeMutablePointer<CChar>]
     /// Built on the first SHAP request, once, under the lock; immutable afterwards.
     private let explainerSlot = Mutex<Result<TreeExplainer, MedInferError>?>(nil)
 
     init(_ forest: CompiledForest) {
-        self.forest = forest
+        trees = forest
+        network = nil
         objective = strdup(forest.ensemble.objective)
         featureNames = forest.ensemble.featureNames?.map { strdup($0) } ?? []
+        labels = []; inputNames = []; outputNames = []
+    }
+
+    init(_ network: NetworkModel) {
+        trees = nil
+        self.network = network
+        objective = strdup("onnx")
+        featureNames = []
+        labels = network.labels.map { strdup($0) }
+        inputNames = network.inputs.map { strdup($0.name) }
+        outputNames = network.outputs.map { strdup($0.name) }
     }
 
     deinit {
         free(objective)
-        featureNames.forEach { free($0) }
+        (featureNames + labels + inputNames + outputNames).forEach { free($0) }
     }
 
-    var ensemble: TreeEnsemble { forest.ensemble }
+    /// The tree model, or an error naming the function for a network.
+    var forest: CompiledForest {
+        get throws(MedInferError) {
+            guard let trees else {
+                throw .invalidArgument("this is an ONNX network; tree functions (predict, SHAP, tree queries, save) do not apply: run it with medinfer_session_run")
+            }
+            return trees
+        }
+    }
+
+    var ensemble: TreeEnsemble { get throws(MedInferError) { try forest.ensemble } }
+
+    func requireNetwork(_ function: String) throws(MedInferError) -> NetworkModel {
+        guard let network else { throw .invalidArgument("\(function): this is a tree model, not an ONNX network") }
+        return network
+    }
 
     func explainer() throws(MedInferError) -> TreeExplainer {
         let result = explainerSlot.withLock { slot in
             if let slot { return slot }
             let built: Result<TreeExplainer, MedInferError>
             do throws(MedInferError) {
-                built = .success(try TreeExplainer(forest.ensemble))
+                built = .success(try TreeExplainer(try forest.ensemble))
             } catch {
                 built = .failure(error)
             }

@@ -21,7 +21,7 @@ public func medinfer_predict(_ model: OpaquePointer?, _ features: UnsafePointer<
         let handle = try ModelHandle.from(model, in: function)
         let features = try required(features, "features", in: function)
         let out = try required(out, "out", in: function)
-        let ensemble = handle.ensemble
+        let ensemble = try handle.ensemble
 
         var raw = false
         var iterations = ensemble.defaultIterationLimit
@@ -37,7 +37,7 @@ public func medinfer_predict(_ model: OpaquePointer?, _ features: UnsafePointer<
         }
         let rowCount = try checkedRows(rows, featureCount, ensemble.featureCount, function)
         try checkOutputLength(outLength, rows: rowCount, ensemble.outputCount(raw: raw), in: function)
-        handle.forest.predict(features: features, rows: rowCount, iterations: iterations, raw: raw, out: out)
+        try handle.forest.predict(features: features, rows: rowCount, iterations: iterations, raw: raw, out: out)
     }
 }
 

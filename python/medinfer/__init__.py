@@ -18,28 +18,14 @@ import numpy as np
 
 from . import _native
 from ._native import library_path
+from .errors import MedInferError, check as _check
+from .network import Network
 from .sklearn_export import export_sklearn
 
 __version__ = "0.1.0"
-__all__ = ["Model", "MedInferError", "export_sklearn", "library_path", "__version__"]
+__all__ = ["Model", "Network", "MedInferError", "export_sklearn", "library_path", "__version__"]
 
-_KINDS = {1: "xgboost", 2: "lightgbm", 3: "sklearn"}
-
-
-class MedInferError(Exception):
-    """An error reported by libmedinfer: `status` is the C status code, `status_name` its
-    name (e.g. "MEDINFER_ERR_PARSE") and the message names the problem."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.status_name = _native.STATUS_NAMES.get(status, "MEDINFER_UNKNOWN_STATUS")
-
-
-def _check(status: int) -> None:
-    if status != _native.OK:
-        message = _native.library().medinfer_last_error().decode("utf-8", "replace")
-        raise MedInferError(status, message)
+_KINDS = {1: "xgboost", 2: "lightgbm", 3: "sklearn", 4: "onnx"}
 
 
 class Model:

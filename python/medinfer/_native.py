@@ -33,6 +33,26 @@ class ExplainOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("iteration_limit", ctypes.c_uint64)]
 
 
+MAX_RANK = 8
+PIXELS_RGB, PIXELS_RGBA, PIXELS_GREY = 1, 2, 3
+
+
+class InputTensor(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p), ("length", ctypes.c_size_t),
+                ("rank", ctypes.c_size_t), ("shape", ctypes.c_int64 * MAX_RANK)]
+
+
+class OutputTensor(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p), ("length", ctypes.c_size_t),
+                ("rank", ctypes.c_size_t), ("shape", ctypes.c_int64 * MAX_RANK)]
+
+
+class Image(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("pixels", ctypes.c_void_p), ("width", ctypes.c_size_t),
+                ("height", ctypes.c_size_t), ("stride", ctypes.c_size_t), ("format", ctypes.c_int32),
+                ("reserved", ctypes.c_int32)]
+
+
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _path: str | None = None
@@ -75,6 +95,18 @@ def _declare(lib: ctypes.CDLL) -> None:
         "medinfer_predict": ([p, p, size, size, p, dbl, size], ctypes.c_int),
         "medinfer_shap_values": ([p, p, size, size, p, dbl, size], ctypes.c_int),
         "medinfer_shap_interaction_values": ([p, p, size, size, p, dbl, size], ctypes.c_int),
+        "medinfer_model_class_label": ([p, size, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
+        "medinfer_network_input_count": ([p, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_network_output_count": ([p, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_network_input": ([p, size, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_int64), size,
+                                    ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_network_output": ([p, size, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_int64), size,
+                                     ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_session_create": ([p, ctypes.POINTER(p)], ctypes.c_int),
+        "medinfer_session_free": ([p], None),
+        "medinfer_session_run": ([p, ctypes.POINTER(InputTensor), size, ctypes.POINTER(OutputTensor), size],
+                                 ctypes.c_int),
+        "medinfer_classify_image": ([p, ctypes.POINTER(Image), p, size, ctypes.POINTER(size)], ctypes.c_int),
     }
     for name, (argtypes, restype) in signatures.items():
         function = getattr(lib, name)

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Detects a model file's format from its content and runs the matching reader. The
 /// result is validated and compiled for scoring before anyone can use it.
 public enum ModelLoader {
@@ -18,6 +24,22 @@ public enum ModelLoader {
         let ensemble = try readEnsemble(bytes, description: description)
         try ensemble.validate()
         return CompiledForest(ensemble)
+    }
+
+    /// Whether a model file's first byte is a protobuf field key that an ONNX ModelProto
+    /// starts with (ir_version, producer, graph, opset_import...). No text or MedInfer
+    /// tree format starts with one of these bytes.
+    public static func looksLikeONNX(firstByte: UInt8) -> Bool {
+        [0x08, 0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42].contains(firstByte)
+    }
+
+    /// The first byte of a file, or nil when it cannot be read (the real load reports why).
+    public static func firstByte(path: String) -> UInt8? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        return read(fd, &byte, 1) == 1 ? byte : nil
     }
 
     static func readEnsemble(_ bytes: UnsafeRawBufferPointer, description: String) throws(MedInferError)

@@ -1,0 +1,165 @@
+"""Neural networks from ONNX files: tensors in, tensors out; images in, probabilities out."""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import _native
+from .errors import check as _check
+
+
+class Network:
+    """An ONNX model. Immutable and shareable between threads; each thread runs it
+    through its own session (created on first use), as the C API requires."""
+
+    def __init__(self, handle: ctypes.c_void_p):
+        self._lib = _native.library()
+        self._handle = handle
+        self._local = threading.local()
+        lib, size = self._lib, ctypes.c_size_t()
+        self.inputs: list[tuple[str, list[int | None]]] = []
+        self.outputs: list[tuple[str, list[int | None]]] = []
+        for count_fn, describe, target in ((lib.medinfer_network_input_count, lib.medinfer_network_input, self.inputs),
+                                           (lib.medinfer_network_output_count, lib.medinfer_network_output, self.outputs)):
+            _check(count_fn(handle, ctypes.byref(size)))
+            for i in range(size.value):
+                name = ctypes.c_char_p()
+                dims = (ctypes.c_int64 * _native.MAX_RANK)()
+                rank = ctypes.c_size_t()
+                _check(describe(handle, i, ctypes.byref(name), dims, _native.MAX_RANK, ctypes.byref(rank)))
+                target.append((name.value.decode(), [d if d >= 0 else None for d in dims[:rank.value]]))
+        _check(lib.medinfer_model_class_count(handle, ctypes.byref(size)))
+        self.labels: list[str] = []
+        text = ctypes.c_char_p()
+        for i in range(size.value):
+            _check(lib.medinfer_model_class_label(handle, i, ctypes.byref(text)))
+            self.labels.append(text.value.decode())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        """Loads an ONNX file (memory-mapped; weights are used in place)."""
+        lib = _native.library()
+        handle = ctypes.c_void_p()
+        _check(lib.medinfer_model_load(os.fsencode(path), ctypes.byref(handle)))
+        return cls(handle)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Network":
+        lib = _native.library()
+        handle = ctypes.c_void_p()
+        _check(lib.medinfer_model_load_from_memory(data, len(data), ctypes.byref(handle)))
+        return cls(handle)
+
+    def _session(self) -> ctypes.c_void_p:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = ctypes.c_void_p()
+            _check(self._lib.medinfer_session_create(self._handle, ctypes.byref(session)))
+            self._local.session = session
+            sessions = self.__dict__.setdefault("_sessions", [])
+            sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        for session in self.__dict__.get("_sessions", []):
+            self._lib.medinfer_session_free(session)
+        self.__dict__["_sessions"] = []
+        self._local = threading.local()
+        if self._handle:
+            self._lib.medinfer_model_free(self._handle)
+            self._handle = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> "Network":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Network(inputs={self.inputs}, outputs={self.outputs}, labels={self.labels})"
+
+    def run(self, inputs: Mapping[str, Any] | Sequence[Any] | np.ndarray,
+            outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Runs the network. `inputs` maps input names to arrays (or lists them in model
+        order; a single array for a one-input model). Returns {output name: array}."""
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        if isinstance(inputs, Mapping):
+            items = list(inputs.items())
+        else:
+            items = [(name, value) for (name, _), value in zip(self.inputs, inputs)]
+            if len(items) != len(list(inputs)):
+                raise ValueError(f"the model has {len(self.inputs)} inputs, {len(list(inputs))} given")
+        arrays, tensors = [], (_native.InputTensor * max(len(items), 1))()
+        for i, (name, value) in enumerate(items):
+            array = np.ascontiguousarray(value, dtype=np.float32)
+            arrays.append(array)
+            if array.ndim > _native.MAX_RANK:
+                raise ValueError(f"input {name!r} has rank {array.ndim}, above {_native.MAX_RANK}")
+            t = tensors[i]
+            t.name = name.encode()
+            t.data = array.ctypes.data if array.size else None
+            t.length = array.size
+            t.rank = array.ndim
+            for a, d in enumerate(array.shape):
+                t.shape[a] = d
+        wanted = list(outputs) if outputs is not None else [name for name, _ in self.outputs]
+        outs = (_native.OutputTensor * max(len(wanted), 1))()
+        for j, name in enumerate(wanted):
+            outs[j].name = name.encode()
+        session = self._session()
+        status = self._lib.medinfer_session_run(session, tensors, len(items), outs, len(wanted))
+        if status != _native.OK and status != 6:  # 6: buffer too small (shapes are filled)
+            _check(status)
+        results, buffers = {}, []
+        for j, name in enumerate(wanted):
+            shape = tuple(outs[j].shape[a] for a in range(outs[j].rank))
+            buffer = np.empty(shape, dtype=np.float32)
+            buffers.append(buffer)
+            outs[j].data = buffer.ctypes.data if buffer.size else None
+            outs[j].length = buffer.size
+            results[name] = buffer
+        _check(self._lib.medinfer_session_run(session, tensors, len(items), outs, len(wanted)))
+        return results
+
+    def classify_image(self, image: np.ndarray, labels: Sequence[str] | None = None) -> dict[str, float] | np.ndarray:
+        """Classifies an 8-bit image (H x W x 3 RGB, H x W x 4 RGBA, or H x W grey; any
+        size). The library resizes and rescales as the model's training pipeline did
+        (see medinfer_classify_image). Returns {label: probability} when labels are
+        known (given, or stored in the model), else the probability array."""
+        pixels = np.ascontiguousarray(image)
+        if pixels.dtype != np.uint8:
+            raise TypeError(f"images must be uint8, got {pixels.dtype}")
+        if pixels.ndim == 2:
+            fmt, channels = _native.PIXELS_GREY, 1
+        elif pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+            fmt, channels = (_native.PIXELS_RGB, 3) if pixels.shape[2] == 3 else (_native.PIXELS_RGBA, 4)
+        else:
+            raise ValueError(f"expected an H x W, H x W x 3 or H x W x 4 image, got shape {pixels.shape}")
+        height, width = pixels.shape[:2]
+        img = _native.Image(ctypes.sizeof(_native.Image), pixels.ctypes.data, width, height,
+                            pixels.strides[0], fmt, 0)
+        count = ctypes.c_size_t()
+        session = self._session()
+        status = self._lib.medinfer_classify_image(session, ctypes.byref(img), None, 0, ctypes.byref(count))
+        if status not in (_native.OK, 6):
+            _check(status)
+        out = np.empty(count.value, dtype=np.float32)
+        _check(self._lib.medinfer_classify_image(session, ctypes.byref(img), out.ctypes.data, out.size,
+                                                 ctypes.byref(count)))
+        names = list(labels) if labels is not None else self.labels
+        if names:
+            if len(names) != out.size:
+                raise ValueError(f"{len(names)} labels for {out.size} outputs")
+            return {name: float(p) for name, p in zip(names, out)}
+        return out
