@@ -7,7 +7,13 @@ import PackageDescription
 let releaseCodegen: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
+// Kernels that need AVX-512 live in their own module, compiled for x86-64-v4 and
+// called only when the CPU has it (chosen at load time).
+let avx512Codegen: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v4", "-enforce-exclusivity=unchecked"]),
+]
 #else
+let avx512Codegen: [SwiftSetting] = []
 let releaseCodegen: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
@@ -26,7 +32,12 @@ let package = Package(
         // The public C header, imported by the ABI layer so Swift and C agree on types.
         .systemLibrary(name: "CMedInferABI", path: "include"),
         // The engine: model IR, format readers, scorers. Pure Swift, no Foundation.
-        .target(name: "MedInferCore", dependencies: ["CJSONC"], swiftSettings: releaseCodegen),
+        .target(name: "MedInferCore", dependencies: ["CJSONC", "CMedInferCPU", "MedInferKernelsAVX512"],
+                swiftSettings: releaseCodegen),
+        // cpuid-based feature detection (Swift cannot query the CPU itself).
+        .target(name: "CMedInferCPU"),
+        // GEMM micro-kernels for AVX-512 CPUs; see KernelDispatch.swift.
+        .target(name: "MedInferKernelsAVX512", swiftSettings: avx512Codegen),
         // The C ABI: argument validation, handles, status codes. Built into libmedinfer.so
         // with the Swift runtime linked in statically and only medinfer_* exported.
         .target(

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import MedInferKernelsAVX512
 
 /// Single-precision matrix product C[M×N] = A[M×K]·B[K×N], row-major, with a fused
 /// epilogue (bias per row or column, activation). Structured as in BLIS: B is packed
@@ -55,8 +56,11 @@ enum Gemm {
                 let last = k0 + depth == k
                 b.pack(into: packedB, k0: k0, depth: depth, n0: n0, width: nWidth)
                 let (aPanels, aPanelStride) = a.panels(scratch: packedA, rows: m, k0: k0, depth: depth)
+                let wide = KernelDispatch.wideGemm
                 var j = 0
                 while j < nWidth {
+                    // Two full 16-column panels at once on AVX-512 (a 6×32 zmm tile).
+                    let pair = wide && nWidth - j >= 2 * nr
                     let cols = min(nr, nWidth - j)
                     let bPanel = packedB + j * depth
                     var i = 0
@@ -64,28 +68,42 @@ enum Gemm {
                         let rows = min(mr, m - i)
                         let aPanel = aPanels + (i / mr) * aPanelStride
                         let cTile = c + i * ldc + n0 + j
-                        if rows == mr && cols == nr {
-                            microKernel(depth: depth, a: aPanel, b: bPanel, c: cTile, ldc: ldc, accumulate: !first)
+                        if pair && rows == mr {
+                            gemmMicroKernel6x32(depth: depth, a: aPanel, b0: bPanel, b1: bPanel + nr * depth,
+                                                c: cTile, ldc: ldc, accumulate: !first)
                         } else {
-                            // Edge tile: compute into scratch, copy the valid part.
-                            if !first {
-                                for r in 0 ..< rows { for q in 0 ..< cols { scratch[r * nr + q] = cTile[r * ldc + q] } }
+                            for half in 0 ..< (pair ? 2 : 1) {
+                                tile(depth: depth, a: aPanel, b: bPanel + half * nr * depth, c: cTile + half * nr,
+                                     ldc: ldc, rows: rows, cols: pair ? nr : cols, first: first, scratch: scratch)
                             }
-                            microKernel(depth: depth, a: aPanel, b: bPanel, c: scratch, ldc: nr, accumulate: !first)
-                            for r in 0 ..< rows { for q in 0 ..< cols { cTile[r * ldc + q] = scratch[r * nr + q] } }
                         }
                         if last {
-                            finish(c: c, ldc: ldc, rows: i ..< i + rows, columns: n0 + j ..< n0 + j + cols,
-                                   epilogue: epilogue)
+                            finish(c: c, ldc: ldc, rows: i ..< i + rows,
+                                   columns: n0 + j ..< n0 + j + (pair ? 2 * nr : cols), epilogue: epilogue)
                         }
                         i += mr
                     }
-                    j += nr
+                    j += pair ? 2 * nr : nr
                 }
                 k0 += depth
             }
             n0 += nWidth
         }
+    }
+
+    /// One 6×16 tile, through scratch when it is cut by the matrix edge.
+    @inline(__always)
+    static func tile(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c cTile: UnsafeMutablePointer<Float>,
+                     ldc: Int, rows: Int, cols: Int, first: Bool, scratch: UnsafeMutablePointer<Float>) {
+        if rows == mr && cols == nr {
+            microKernel(depth: depth, a: a, b: b, c: cTile, ldc: ldc, accumulate: !first)
+            return
+        }
+        if !first {
+            for r in 0 ..< rows { for q in 0 ..< cols { scratch[r * nr + q] = cTile[r * ldc + q] } }
+        }
+        microKernel(depth: depth, a: a, b: b, c: scratch, ldc: nr, accumulate: !first)
+        for r in 0 ..< rows { for q in 0 ..< cols { cTile[r * ldc + q] = scratch[r * nr + q] } }
     }
 
     @inline(__always)
