@@ -20,6 +20,8 @@ struct Conv2DGeometry: Equatable {
 struct ImagePatchesB: GemmPackB {
     let image: UnsafePointer<Float>   // first channel of the group, [C_g, H, W]
     let g: Conv2DGeometry
+    /// Output pixel of column 0 (a product may cover a band of output rows).
+    var firstPixel = 0
 
     func pack(into buffer: UnsafeMutablePointer<Float>, k0: Int, depth: Int, n0: Int, width: Int) {
         let nr = Gemm.nr
@@ -35,7 +37,7 @@ struct ImagePatchesB: GemmPackB {
             segments.removeAll(keepingCapacity: true)
             var q = 0
             while q < valid {
-                let pixel = n0 + j + q
+                let pixel = firstPixel + n0 + j + q
                 let oy = pixel / g.outWidth, ox = pixel % g.outWidth
                 let count = min(valid - q, g.outWidth - ox)
                 segments.append((oy, ox, count, q))
@@ -75,14 +77,22 @@ struct ImagePatchesB: GemmPackB {
     }
 }
 
-/// A convolution layer with its weights packed once.
+/// A convolution layer with its weights packed once. With `poolAfter`, a 2×2 stride-2
+/// max pool is fused in: the layer computes a band of output rows into a small buffer
+/// and pools it at once, so the full-resolution activations never reach memory.
 final class Conv2DKernel: @unchecked Sendable {
     let geometry: Conv2DGeometry
     let weights: [PrepackedA]      // one per group
     let bias: [Float]?
     let activation: Activation
+    let poolAfter: Bool
+    private let workspace = GemmWorkspace()
+    private var band: UnsafeMutablePointer<Float>?
+    /// Output row pairs computed per band.
+    private let bandPairs: Int
 
-    init(geometry: Conv2DGeometry, weights: UnsafePointer<Float>, bias: [Float]?, activation: Activation) {
+    init(geometry: Conv2DGeometry, weights: UnsafePointer<Float>, bias: [Float]?, activation: Activation,
+         poolAfter: Bool = false) {
         self.geometry = geometry
         let perGroup = geometry.outChannelsPerGroup
         let patch = geometry.patchSize
@@ -91,12 +101,21 @@ final class Conv2DKernel: @unchecked Sendable {
         }
         self.bias = bias
         self.activation = activation
+        self.poolAfter = poolAfter
+        bandPairs = max(1, 512 / max(1, 2 * geometry.outWidth))
+        if poolAfter { band = .allocate(capacity: geometry.outChannelsPerGroup * 2 * bandPairs * geometry.outWidth) }
     }
+
+    deinit { band?.deallocate() }
+
+    /// Output height and width after the fused pool (or of the convolution itself).
+    var producedHeight: Int { poolAfter ? geometry.outHeight / 2 : geometry.outHeight }
+    var producedWidth: Int { poolAfter ? geometry.outWidth / 2 : geometry.outWidth }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
         let g = geometry
         let inPlane = g.height * g.width
-        let outPlane = g.outHeight * g.outWidth
+        let outPlane = producedHeight * producedWidth
         bias.withOptionalPointer { bias in
             for n in 0 ..< batch {
                 for group in 0 ..< g.groups {
@@ -104,11 +123,37 @@ final class Conv2DKernel: @unchecked Sendable {
                     let out = output + (n * g.outChannels + group * g.outChannelsPerGroup) * outPlane
                     var epilogue = Gemm.Epilogue(activation: activation)
                     epilogue.rowBias = bias.map { $0 + group * g.outChannelsPerGroup }
+                    if poolAfter {
+                        runPooled(image: image, out: out, group: group, epilogue: epilogue)
+                        continue
+                    }
                     Gemm.multiply(m: g.outChannelsPerGroup, n: outPlane, k: g.patchSize,
                                   a: weights[group], b: ImagePatchesB(image: image, g: g),
-                                  c: out, ldc: outPlane, epilogue: epilogue)
+                                  c: out, ldc: outPlane, epilogue: epilogue, workspace: workspace)
                 }
             }
+        }
+    }
+
+    private func runPooled(image: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, group: Int,
+                           epilogue: Gemm.Epilogue) {
+        let g = geometry, band = band!
+        let ph = producedHeight, pw = producedWidth, outPlane = ph * pw
+        let rows = g.outChannelsPerGroup
+        var pair = 0
+        while pair < ph {
+            let pairs = min(bandPairs, ph - pair)
+            let columns = 2 * pairs * g.outWidth
+            Gemm.multiply(m: rows, n: columns, k: g.patchSize, a: weights[group],
+                          b: ImagePatchesB(image: image, g: g, firstPixel: 2 * pair * g.outWidth),
+                          c: band, ldc: columns, epilogue: epilogue, workspace: workspace)
+            for r in 0 ..< rows {
+                for p in 0 ..< pairs {
+                    let top = band + r * columns + 2 * p * g.outWidth, bottom = top + g.outWidth
+                    Pooling.max2x2Row(top, bottom, out + r * outPlane + (pair + p) * pw, count: pw)
+                }
+            }
+            pair += pairs
         }
     }
 }

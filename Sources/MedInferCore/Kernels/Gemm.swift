@@ -30,7 +30,7 @@ enum Gemm {
     /// C = A·B with the epilogue applied. `c` has row stride `ldc`.
     static func multiply<A: GemmPackA, B: GemmPackB>(
         m: Int, n: Int, k: Int, a: A, b: B,
-        c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: Epilogue
+        c: UnsafeMutablePointer<Float>, ldc: Int, epilogue: Epilogue, workspace: GemmWorkspace? = nil
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
@@ -40,11 +40,11 @@ enum Gemm {
         }
         let kBlock = min(kc, k)
         let nBlock = min(nc, roundUp(n, nr))
-        let packedB = UnsafeMutablePointer<Float>.allocate(capacity: kBlock * nBlock)
-        let packedA = UnsafeMutablePointer<Float>.allocate(capacity: roundUp(m, mr) * kBlock)
-        defer { packedB.deallocate(); packedA.deallocate() }
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
-        defer { scratch.deallocate() }
+        let own = workspace == nil ? GemmWorkspace() : nil
+        let space = (workspace ?? own!).reserve(kBlock * nBlock + roundUp(m, mr) * kBlock + mr * nr)
+        let packedB = space
+        let packedA = space + kBlock * nBlock
+        let scratch = packedA + roundUp(m, mr) * kBlock
 
         var n0 = 0
         while n0 < n {
@@ -190,6 +190,24 @@ enum Gemm {
 protocol GemmPackA {
     func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)
         -> (UnsafePointer<Float>, panelStride: Int)
+}
+
+/// Packing memory a caller reuses across many products (a layer called per row block),
+/// so the GEMM does not allocate on every call.
+final class GemmWorkspace {
+    private var buffer: UnsafeMutablePointer<Float>?
+    private var capacity = 0
+
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > capacity {
+            buffer?.deallocate()
+            buffer = .allocate(capacity: count)
+            capacity = count
+        }
+        return buffer!
+    }
+
+    deinit { buffer?.deallocate() }
 }
 
 /// Packs depth k0..<k0+depth, columns n0..<n0+width of B into NR-column panels:

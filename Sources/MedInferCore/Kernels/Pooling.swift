@@ -22,11 +22,7 @@ enum Pooling {
             if fast2x2 {
                 for oy in 0 ..< g.outHeight {
                     let r0 = src + 2 * oy * g.width, r1 = r0 + g.width
-                    let o = dst + oy * g.outWidth
-                    for ox in 0 ..< g.outWidth {
-                        let a = Swift.max(r0[2 * ox], r0[2 * ox + 1]), b = Swift.max(r1[2 * ox], r1[2 * ox + 1])
-                        o[ox] = Swift.max(a, b)
-                    }
+                    max2x2Row(r0, r1, dst + oy * g.outWidth, count: g.outWidth)
                 }
                 continue
             }
@@ -46,6 +42,28 @@ enum Pooling {
                     dst[oy * g.outWidth + ox] = best
                 }
             }
+        }
+    }
+
+    /// One output row of a 2×2 stride-2 max pool: out[x] = max of top[2x], top[2x+1],
+    /// bottom[2x], bottom[2x+1]. Vector max per row pair, then even/odd lanes.
+    @inline(__always)
+    static func max2x2Row(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>,
+                          count: Int) {
+        var ox = 0
+        while ox + 8 <= count {
+            let a = UnsafeRawPointer(r0 + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+            let b = UnsafeRawPointer(r1 + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+            let v = a.replacing(with: b, where: b .> a)
+            let even = SIMD8<Float>(v[0], v[2], v[4], v[6], v[8], v[10], v[12], v[14])
+            let odd = SIMD8<Float>(v[1], v[3], v[5], v[7], v[9], v[11], v[13], v[15])
+            UnsafeMutableRawPointer(o + ox).storeBytes(of: even.replacing(with: odd, where: odd .> even), as: SIMD8<Float>.self)
+            ox += 8
+        }
+        while ox < count {
+            let a = Swift.max(r0[2 * ox], r0[2 * ox + 1]), b = Swift.max(r1[2 * ox], r1[2 * ox + 1])
+            o[ox] = Swift.max(a, b)
+            ox += 1
         }
     }
 

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Conv, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool over NCHW tensors
 /// (1-D inputs run as height-1 images). Pads, strides, dilations, groups, auto_pad and
 /// ceil_mode follow the ONNX operator definitions.
@@ -5,6 +11,16 @@
 final class ConvStep: NetworkStep {
     let input: Int, output: Int, batch: Int, kernel: Conv2DKernel
     init(input: Int, output: Int, batch: Int, kernel: Conv2DKernel) {
+        self.input = input; self.output = output; self.batch = batch; self.kernel = kernel
+    }
+    func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
+        kernel.run(input: slots[input], output: slots[output], batch: batch)
+    }
+}
+
+final class WinogradConvStep: NetworkStep {
+    let input: Int, output: Int, batch: Int, kernel: WinogradConv3x3
+    init(input: Int, output: Int, batch: Int, kernel: WinogradConv3x3) {
         self.input = input; self.output = output; self.batch = batch; self.kernel = kernel
     }
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
@@ -92,6 +108,15 @@ struct WindowParameters {
     }
 }
 
+/// Which algorithm 3×3 convolutions use: Winograd F(4×4, 3×3) unless
+/// MEDINFER_CONV=direct asks for the implicit-im2col GEMM (for comparisons).
+enum ConvolutionAlgorithm {
+    static let winogradEnabled: Bool = {
+        if let v = getenv("MEDINFER_CONV"), String(cString: v) == "direct" { return false }
+        return true
+    }()
+}
+
 extension Operators {
     /// [N, C, H, W] view of a 3-D or 4-D input.
     static func imageShape(_ shape: [Int]) throws(MedInferError) -> (n: Int, c: Int, h: Int, w: Int) {
@@ -129,15 +154,50 @@ extension Operators {
             dilationH: two ? p.dilations[0] : 1, dilationW: p.dilations[two ? 1 : 0],
             padTop: two ? p.padBegin[0] : 0, padLeft: p.padBegin[two ? 1 : 0],
             outHeight: two ? p.output[0] : 1, outWidth: p.output[two ? 1 : 0])
-        let outShape = [n, outChannels] + p.output
         let activation = c.allInputsConstant ? nil : try c.fuseActivation(after: c.node.outputs[0])
-        let kernelObject = try w.withFloats { (weights) throws(MedInferError) in
-            Conv2DKernel(geometry: geometry, weights: weights, bias: bias, activation: activation?.0 ?? .identity)
-        }
+        // A following 2×2 stride-2 max pool is computed by the convolution itself.
+        let pool = two && !c.allInputsConstant
+            && p.output[0] >= 2 && p.output[1] >= 2 && fusePool(c, after: activation?.1 ?? c.node.outputs[0])
+        let outShape = [n, outChannels] + (pool ? [p.output[0] / 2, p.output[1] / 2] : p.output)
         let input = try c.builder.tensor(x)
         let out = try c.newTensor(outShape)
+        if WinogradConv3x3.applies(to: geometry) && ConvolutionAlgorithm.winogradEnabled {
+            let kernelObject = try w.withFloats { (weights) throws(MedInferError) in
+                WinogradConv3x3(geometry: geometry, weights: weights, bias: bias, activation: activation?.0 ?? .identity,
+                                poolAfter: pool)
+            }
+            return c.emit(WinogradConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
+                          reading: [input], writing: [out])
+        }
+        let kernelObject = try w.withFloats { (weights) throws(MedInferError) in
+            Conv2DKernel(geometry: geometry, weights: weights, bias: bias, activation: activation?.0 ?? .identity,
+                         poolAfter: pool)
+        }
         return c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                       reading: [input], writing: [out])
+    }
+
+    /// Whether the sole consumer of `value` is a plain 2×2 stride-2 MaxPool (no padding,
+    /// dilation or ceil mode); if so it is marked as computed by the producer.
+    static func fusePool(_ c: NodeContext, after value: String) -> Bool {
+        guard let (index, next) = c.planner.soleConsumer(of: value), next.opType == "MaxPool",
+              next.inputs.first == value, next.outputs.count == 1 || next.outputs.dropFirst().allSatisfy(\.isEmpty)
+        else { return false }
+        var ok = true
+        for a in next.attributes {
+            switch (a.name, a.value) {
+            case ("kernel_shape", .ints(let v)), ("strides", .ints(let v)): ok = ok && v == [2, 2]
+            case ("pads", .ints(let v)): ok = ok && v.allSatisfy { $0 == 0 }
+            case ("dilations", .ints(let v)): ok = ok && v.allSatisfy { $0 == 1 }
+            case ("ceil_mode", .int(let v)), ("storage_order", .int(let v)): ok = ok && v == 0
+            case ("auto_pad", .string(let v)): ok = ok && (v == "NOTSET" || v == "VALID")
+            default: ok = false
+            }
+        }
+        guard ok, next.attributes.contains(where: { $0.name == "kernel_shape" }),
+              next.attributes.contains(where: { $0.name == "strides" }) else { return false }
+        c.planner.markFused(index, outputOf: c.node.outputs[0])
+        return true
     }
 
     static func pool(_ c: NodeContext, max isMax: Bool) throws(MedInferError) -> [PlanValue] {

@@ -1,0 +1,316 @@
+import MedInferKernelsAVX512
+
+/// 3×3 stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray
+/// 2016): each 4×4 output tile costs 36 multiplies per input channel instead of 144.
+/// Work is done in blocks of 32 tiles so the transformed input (V) and the products (M)
+/// stay in L2: input transform -> 36 small GEMMs (one per point of the 6×6 transform
+/// domain, with the weights transformed and packed once) -> output transform with bias
+/// and activation fused. Transforms are vectorized across 8 neighbouring tiles: the input
+/// is copied once into a zero-bordered buffer split by x mod 4 ("phases"), so the
+/// element at column s of 8 consecutive tiles is one contiguous vector load.
+final class WinogradConv3x3: @unchecked Sendable {
+    let g: Conv2DGeometry
+    let activation: Activation
+    /// A fused 2×2 stride-2 max pool: each 4×4 output tile becomes a 2×2 pooled block.
+    let poolAfter: Bool
+    private let bias: [Float]
+    /// Transformed weights U[ξ] (K × C), one packed GEMM operand per transform point.
+    private let u: [PrepackedA]
+    private let tilesY: Int, tilesX: Int
+    /// Tiles per row rounded up to 8, so a group of 8 never spans two tile rows.
+    private let rowTiles: Int
+    /// The zero-bordered input copy: [channel][row][x mod 4][x / 4], phases of
+    /// `phaseLength` floats, so a row holds 4 × phaseLength floats.
+    private let padded: UnsafeMutablePointer<Float>
+    private let paddedHeight: Int, phaseLength: Int
+    /// Tiles per block: two 16-wide GEMM panels.
+    static let blockTiles = 32
+    private let v: UnsafeMutablePointer<Float>
+    private let m: UnsafeMutablePointer<Float>
+    private let edgeScratch: UnsafeMutablePointer<Float>
+    /// Transform registers spilled to memory: patch, half-transformed patch, result.
+    private let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 40)
+    private let t = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 36)
+
+    static func applies(to g: Conv2DGeometry) -> Bool {
+        g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1
+            && g.dilationW == 1 && g.groups == 1 && g.channels >= 8 && g.outHeight >= 4 && g.outWidth >= 4
+    }
+
+    init(geometry: Conv2DGeometry, weights: UnsafePointer<Float>, bias: [Float]?, activation: Activation,
+         poolAfter: Bool = false) {
+        g = geometry
+        self.activation = activation
+        self.poolAfter = poolAfter
+        self.bias = bias ?? [Float](repeating: 0, count: geometry.outChannels)
+        let k = geometry.outChannels, c = geometry.channels
+        // U = G g Gᵀ per (output, input) channel pair, in Double, then packed per ξ.
+        var transformed = [Float](repeating: 0, count: 36 * k * c)
+        for oc in 0 ..< k {
+            for ic in 0 ..< c {
+                let w = weights + (oc * c + ic) * 9
+                var kernel = [Double](repeating: 0, count: 9)
+                for i in 0 ..< 9 { kernel[i] = Double(w[i]) }
+                let ggt = WinogradConv3x3.transformKernel(kernel)
+                for xi in 0 ..< 36 { transformed[(xi * k + oc) * c + ic] = Float(ggt[xi]) }
+            }
+        }
+        u = (0 ..< 36).map { xi in PrepackedA(rows: k, depth: c) { r, p in transformed[(xi * k + r) * c + p] } }
+        tilesY = (geometry.outHeight + 3) / 4
+        tilesX = (geometry.outWidth + 3) / 4
+        rowTiles = (tilesX + 7) / 8 * 8
+        paddedHeight = tilesY * 4 + 2
+        phaseLength = rowTiles + 1   // tile tx reads phase entries tx and tx + 1
+        let paddedCount = c * paddedHeight * 4 * phaseLength
+        padded = .allocate(capacity: paddedCount)
+        padded.initialize(repeating: 0, count: paddedCount)
+        let tb = WinogradConv3x3.blockTiles
+        v = .allocate(capacity: 36 * c * tb)
+        m = .allocate(capacity: 36 * k * tb)
+        edgeScratch = .allocate(capacity: Gemm.mr * Gemm.nr)
+    }
+
+    deinit {
+        v.deallocate(); m.deallocate(); edgeScratch.deallocate(); padded.deallocate()
+        d.deallocate(); t.deallocate()
+    }
+
+    /// G g Gᵀ for one 3×3 kernel (row-major), giving the 6×6 transform-domain weights.
+    static func transformKernel(_ k: [Double]) -> [Double] {
+        let gm: [[Double]] = [[0.25, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                              [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        var tmp = [Double](repeating: 0, count: 18)  // G k: 6×3
+        for i in 0 ..< 6 { for j in 0 ..< 3 { tmp[i * 3 + j] = (0 ..< 3).reduce(0) { $0 + gm[i][$1] * k[$1 * 3 + j] } } }
+        var out = [Double](repeating: 0, count: 36)  // (G k) Gᵀ: 6×6
+        for i in 0 ..< 6 { for j in 0 ..< 6 { out[i * 6 + j] = (0 ..< 3).reduce(0) { $0 + tmp[i * 3 + $1] * gm[j][$1] } } }
+        return out
+    }
+
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
+        let plane = g.height * g.width
+        let outPlane = poolAfter ? (g.outHeight / 2) * (g.outWidth / 2) : g.outHeight * g.outWidth
+        let total = tilesY * rowTiles
+        let rowFloats = 4 * phaseLength, paddedPlane = paddedHeight * rowFloats
+        // Columns the padded buffer holds: the border stays zero (set once at init).
+        let columns = min(g.width, 4 * phaseLength - g.padLeft)
+        for n in 0 ..< batch {
+            let image = input + n * g.channels * plane
+            for ch in 0 ..< g.channels {
+                let source = image + ch * plane
+                let target = padded + ch * paddedPlane
+                for y in 0 ..< g.height where y + g.padTop < paddedHeight {
+                    let src = source + y * g.width
+                    let row = target + (y + g.padTop) * rowFloats
+                    var x = 0
+                    // Columns padLeft + x, split by (column mod 4) into the four phases.
+                    while x < columns {
+                        let column = x + g.padLeft
+                        row[(column & 3) * phaseLength + (column >> 2)] = src[x]
+                        x += 1
+                    }
+                }
+            }
+            let out = output + n * g.outChannels * outPlane
+            var start = 0
+            while start < total {
+                transformInput(firstTile: start)
+                multiply()
+                transformOutput(out, firstTile: start, tiles: min(WinogradConv3x3.blockTiles, total - start))
+                start += WinogradConv3x3.blockTiles
+            }
+        }
+    }
+
+    typealias V8 = SIMD8<Float>
+
+    /// Bᵀ x for six vectors (one column or row of 6×6 tiles, 8 tiles per vector).
+    @inline(__always)
+    static func bt(_ d0: V8, _ d1: V8, _ d2: V8, _ d3: V8, _ d4: V8, _ d5: V8) -> (V8, V8, V8, V8, V8, V8) {
+        let r0 = 4 * d0 - 5 * d2 + d4
+        let r1 = d3 + d4 - 4 * (d1 + d2)
+        let r2 = 4 * (d1 - d2) + d4 - d3
+        let r3 = 2 * (d3 - d1) + d4 - d2
+        let r4 = 2 * (d1 - d3) + d4 - d2
+        let r5 = 4 * d1 - 5 * d3 + d5
+        return (r0, r1, r2, r3, r4, r5)
+    }
+
+    /// Aᵀ x for six vectors.
+    @inline(__always)
+    static func at(_ m0: V8, _ m1: V8, _ m2: V8, _ m3: V8, _ m4: V8, _ m5: V8) -> (V8, V8, V8, V8) {
+        let a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4
+        return (m0 + a + c, b + 2 * d, a + 4 * c, b + 8 * d + m5)
+    }
+
+    private func transformInput(firstTile: Int) {
+        let c = g.channels, tb = WinogradConv3x3.blockTiles
+        let rowFloats = 4 * phaseLength, paddedPlane = paddedHeight * rowFloats
+        let total = tilesY * rowTiles
+        var group = 0
+        while group < tb {
+            let panel = group / 16, lane0 = group % 16
+            let global = firstTile + group
+            let real = global < total
+            let ty = global / rowTiles, tx = global % rowTiles
+            let origin = UnsafeRawPointer(padded + (real ? (ty * 4) * rowFloats + tx : 0))
+            let phase = phaseLength * 4  // bytes between phases
+            for ch in 0 ..< c {
+                if real {
+                    let channelOrigin = origin + ch * paddedPlane * 4
+                    for r in 0 ..< 6 {
+                        let row = channelOrigin + r * rowFloats * 4
+                        d[r * 6] = row.loadUnaligned(as: V8.self)
+                        d[r * 6 + 1] = row.loadUnaligned(fromByteOffset: phase, as: V8.self)
+                        d[r * 6 + 2] = row.loadUnaligned(fromByteOffset: 2 * phase, as: V8.self)
+                        d[r * 6 + 3] = row.loadUnaligned(fromByteOffset: 3 * phase, as: V8.self)
+                        d[r * 6 + 4] = row.loadUnaligned(fromByteOffset: 4, as: V8.self)
+                        d[r * 6 + 5] = row.loadUnaligned(fromByteOffset: phase + 4, as: V8.self)
+                    }
+                } else {
+                    for i in 0 ..< 36 { d[i] = V8() }
+                }
+                // Columns, then rows: Bᵀ d B.
+                for s in 0 ..< 6 {
+                    let col = WinogradConv3x3.bt(d[s], d[6 + s], d[12 + s], d[18 + s], d[24 + s], d[30 + s])
+                    t[s] = col.0; t[6 + s] = col.1; t[12 + s] = col.2; t[18 + s] = col.3; t[24 + s] = col.4; t[30 + s] = col.5
+                }
+                let base = v + panel * c * 16 + ch * 16 + lane0
+                for r in 0 ..< 6 {
+                    let row = WinogradConv3x3.bt(t[r * 6], t[r * 6 + 1], t[r * 6 + 2], t[r * 6 + 3], t[r * 6 + 4], t[r * 6 + 5])
+                    let step = c * tb
+                    let at = base + r * 6 * step
+                    UnsafeMutableRawPointer(at).storeBytes(of: row.0, as: V8.self)
+                    UnsafeMutableRawPointer(at + step).storeBytes(of: row.1, as: V8.self)
+                    UnsafeMutableRawPointer(at + 2 * step).storeBytes(of: row.2, as: V8.self)
+                    UnsafeMutableRawPointer(at + 3 * step).storeBytes(of: row.3, as: V8.self)
+                    UnsafeMutableRawPointer(at + 4 * step).storeBytes(of: row.4, as: V8.self)
+                    UnsafeMutableRawPointer(at + 5 * step).storeBytes(of: row.5, as: V8.self)
+                }
+            }
+            group += 8
+        }
+    }
+
+    /// Max-pools the 8 finished 4×4 tiles in `d` (y) 2×2 and stores the 2×2 blocks.
+    @inline(__always)
+    private func storePooled(_ channel: UnsafeMutablePointer<Float>, ty: Int, tx: Int, count: Int) {
+        let y = d
+        @inline(__always) func mx(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
+        let p00 = mx(mx(y[0], y[1]), mx(y[4], y[5])), p01 = mx(mx(y[2], y[3]), mx(y[6], y[7]))
+        let p10 = mx(mx(y[8], y[9]), mx(y[12], y[13])), p11 = mx(mx(y[10], y[11]), mx(y[14], y[15]))
+        let ph = g.outHeight / 2, pw = g.outWidth / 2
+        let py = ty * 2, px = tx * 2
+        if count == 8 && py + 2 <= ph && px + 16 <= pw {
+            let row = UnsafeMutableRawPointer(channel + py * pw + px)
+            row.storeBytes(of: SIMD16<Float>(p00[0], p01[0], p00[1], p01[1], p00[2], p01[2], p00[3], p01[3],
+                                             p00[4], p01[4], p00[5], p01[5], p00[6], p01[6], p00[7], p01[7]), as: SIMD16<Float>.self)
+            (row + pw * 4).storeBytes(of: SIMD16<Float>(p10[0], p11[0], p10[1], p11[1], p10[2], p11[2], p10[3], p11[3],
+                                                        p10[4], p11[4], p10[5], p11[5], p10[6], p11[6], p10[7], p11[7]), as: SIMD16<Float>.self)
+            return
+        }
+        for l in 0 ..< count {
+            let x = px + 2 * l
+            if py < ph {
+                if x < pw { channel[py * pw + x] = p00[l] }
+                if x + 1 < pw { channel[py * pw + x + 1] = p01[l] }
+            }
+            if py + 1 < ph {
+                if x < pw { channel[(py + 1) * pw + x] = p10[l] }
+                if x + 1 < pw { channel[(py + 1) * pw + x + 1] = p11[l] }
+            }
+        }
+    }
+
+    /// M[ξ] = U[ξ] · V[ξ] for the 36 transform points.
+    private func multiply() {
+        let k = g.outChannels, c = g.channels, tb = WinogradConv3x3.blockTiles, nr = Gemm.nr, mr = Gemm.mr
+        let wide = KernelDispatch.wideGemm
+        for xi in 0 ..< 36 {
+            let (aPanels, stride) = u[xi].panels(scratch: edgeScratch, rows: k, k0: 0, depth: c)
+            let b = UnsafePointer(v + xi * c * tb)
+            let out = m + xi * k * tb
+            var i = 0
+            while i < k {
+                let rows = min(mr, k - i)
+                let a = aPanels + (i / mr) * stride
+                if wide && rows == mr {
+                    gemmMicroKernel6x32(depth: c, a: a, b0: b, b1: b + c * nr, c: out + i * tb, ldc: tb, accumulate: false)
+                } else {
+                    for half in 0 ..< 2 {
+                        Gemm.tile(depth: c, a: a, b: b + half * c * nr, c: out + i * tb + half * nr, ldc: tb,
+                                  rows: rows, cols: nr, first: true, scratch: edgeScratch)
+                    }
+                }
+                i += mr
+            }
+        }
+    }
+
+    private func transformOutput(_ out: UnsafeMutablePointer<Float>, firstTile: Int, tiles: Int) {
+        let k = g.outChannels, tb = WinogradConv3x3.blockTiles
+        let oh = g.outHeight, ow = g.outWidth, outPlane = oh * ow
+        let y = d, mv = t
+        let isRelu = activation == .relu, isIdentity = activation == .identity
+        var group = 0
+        while group < tiles {
+            let global = firstTile + group
+            let ty = global / rowTiles, tx = global % rowTiles
+            let oy = ty * 4, ox = tx * 4
+            let count = max(0, min(8, tilesX - tx))   // real tiles in this group
+            if count == 0 { group += 8; continue }
+            let fullRow = count == 8 && oy + 4 <= oh && ox + 32 <= ow
+            let origin = oy * ow + ox
+            for oc in 0 ..< k {
+                let src = m + oc * tb + group
+                for xi in 0 ..< 36 { mv[xi] = UnsafeRawPointer(src + xi * k * tb).loadUnaligned(as: V8.self) }
+                let t = d + 16  // Aᵀ M: 4×6, after y's 16 entries
+                for s in 0 ..< 6 {
+                    let col = WinogradConv3x3.at(mv[s], mv[6 + s], mv[12 + s], mv[18 + s], mv[24 + s], mv[30 + s])
+                    t[s] = col.0; t[6 + s] = col.1; t[12 + s] = col.2; t[18 + s] = col.3
+                }
+                let b = V8(repeating: bias[oc])
+                for r in 0 ..< 4 {
+                    let row = WinogradConv3x3.at(t[r * 6], t[r * 6 + 1], t[r * 6 + 2], t[r * 6 + 3], t[r * 6 + 4], t[r * 6 + 5])
+                    y[r * 4] = row.0 + b; y[r * 4 + 1] = row.1 + b; y[r * 4 + 2] = row.2 + b; y[r * 4 + 3] = row.3 + b
+                }
+                if isRelu {
+                    for i in 0 ..< 16 {
+                        let bits = unsafeBitCast(y[i], to: SIMD8<Int32>.self)
+                        y[i] = unsafeBitCast(bits & ~(bits &>> 31), to: V8.self)
+                    }
+                } else if !isIdentity {
+                    for i in 0 ..< 16 { for l in 0 ..< 8 { y[i][l] = activation.apply(y[i][l]) } }
+                }
+                if poolAfter {
+                    storePooled(out + oc * (oh / 2) * (ow / 2), ty: ty, tx: tx, count: count)
+                    continue
+                }
+                let channel = out + oc * outPlane
+                if fullRow {
+                    // 8 whole tiles side by side: each output row is 32 contiguous floats,
+                    // a 4×8 transpose of y[4r ..< 4r+4].
+                    let dst = UnsafeMutableRawPointer(channel + origin)
+                    for r in 0 ..< 4 {
+                        let p = y[4 * r], q = y[4 * r + 1], u = y[4 * r + 2], w = y[4 * r + 3]
+                        let row = dst + r * ow * 4
+                        row.storeBytes(of: V8(p[0], q[0], u[0], w[0], p[1], q[1], u[1], w[1]), as: V8.self)
+                        row.storeBytes(of: V8(p[2], q[2], u[2], w[2], p[3], q[3], u[3], w[3]), toByteOffset: 32, as: V8.self)
+                        row.storeBytes(of: V8(p[4], q[4], u[4], w[4], p[5], q[5], u[5], w[5]), toByteOffset: 64, as: V8.self)
+                        row.storeBytes(of: V8(p[6], q[6], u[6], w[6], p[7], q[7], u[7], w[7]), toByteOffset: 96, as: V8.self)
+                    }
+                    continue
+                }
+                let scalars = UnsafeRawPointer(y).assumingMemoryBound(to: Float.self)
+                let rows = min(4, oh - oy)
+                for l in 0 ..< count {
+                    let dst = channel + origin + 4 * l
+                    let cols = min(4, ow - ox - 4 * l)
+                    for r in 0 ..< rows {
+                        for s in 0 ..< cols { dst[r * ow + s] = scalars[(r * 4 + s) * 8 + l] }
+                    }
+                }
+            }
+            group += 8
+        }
+    }
+}
