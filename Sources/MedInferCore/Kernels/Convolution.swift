@@ -97,7 +97,7 @@ final class Conv2DKernel: @unchecked Sendable {
         let perGroup = geometry.outChannelsPerGroup
         let patch = geometry.patchSize
         self.weights = (0 ..< geometry.groups).map { group in
-            PrepackedA(rows: perGroup, depth: patch) { r, p in weights[(group * perGroup + r) * patch + p] }
+            PrepackedA(rows: perGroup, depth: patch, rowMajor: weights + group * perGroup * patch)
         }
         self.bias = bias
         self.activation = activation

@@ -297,6 +297,32 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
         }
     }
 
+    /// Packs a row-major rows × depth matrix.
+    convenience init(rows: Int, depth: Int, rowMajor source: UnsafePointer<Float>) {
+        self.init(rows: rows, depth: depth, rowStride: depth, source: source)
+    }
+
+    /// Packs a matrix whose row r starts at source + r * rowStride (contiguous along depth).
+    init(rows: Int, depth: Int, rowStride: Int, source: UnsafePointer<Float>) {
+        self.rows = rows
+        self.depth = depth
+        let mr = Gemm.mr
+        let panels = (rows + mr - 1) / mr
+        let count = max(1, panels * mr * depth)
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: 0, count: count)
+        for panel in 0 ..< panels {
+            for r in 0 ..< mr where panel * mr + r < rows {
+                let row = source + (panel * mr + r) * rowStride
+                var dst = storage + panel * depth * mr + r
+                for p in 0 ..< depth {
+                    dst.pointee = row[p]
+                    dst += mr
+                }
+            }
+        }
+    }
+
     deinit { storage.deallocate() }
 
     func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)

@@ -58,18 +58,18 @@ final class WinogradConv3x3: @unchecked Sendable {
         self.poolAfter = poolAfter
         self.bias = bias ?? [Float](repeating: 0, count: geometry.outChannels)
         let k = geometry.outChannels, c = geometry.channels
-        // U = G g Gᵀ per (output, input) channel pair, in Double, then packed per ξ.
-        var transformed = [Float](repeating: 0, count: 36 * k * c)
+        // U = G g Gᵀ per (output, input) channel pair (in Double), laid out [ξ][K][C]
+        // and packed per ξ.
+        let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * k * c)
+        defer { transformed.deallocate() }
         for oc in 0 ..< k {
             for ic in 0 ..< c {
-                let w = weights + (oc * c + ic) * 9
-                var kernel = [Double](repeating: 0, count: 9)
-                for i in 0 ..< 9 { kernel[i] = Double(w[i]) }
-                let ggt = WinogradConv3x3.transformKernel(kernel)
-                for xi in 0 ..< 36 { transformed[(xi * k + oc) * c + ic] = Float(ggt[xi]) }
+                WinogradConv3x3.transformKernel(weights + (oc * c + ic) * 9) { xi, value in
+                    transformed[(xi * k + oc) * c + ic] = value
+                }
             }
         }
-        u = (0 ..< 36).map { xi in PrepackedA(rows: k, depth: c) { r, p in transformed[(xi * k + r) * c + p] } }
+        u = (0 ..< 36).map { xi in PrepackedA(rows: k, depth: c, rowMajor: transformed + xi * k * c) }
         tilesY = (geometry.outHeight + 3) / 4
         tilesX = (geometry.outWidth + 3) / 4
         rowTiles = (tilesX + 7) / 8 * 8
@@ -92,15 +92,36 @@ final class WinogradConv3x3: @unchecked Sendable {
         d.deallocate(); t.deallocate()
     }
 
-    /// G g Gᵀ for one 3×3 kernel (row-major), giving the 6×6 transform-domain weights.
-    static func transformKernel(_ k: [Double]) -> [Double] {
-        let gm: [[Double]] = [[0.25, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
-                              [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
-        var tmp = [Double](repeating: 0, count: 18)  // G k: 6×3
-        for i in 0 ..< 6 { for j in 0 ..< 3 { tmp[i * 3 + j] = (0 ..< 3).reduce(0) { $0 + gm[i][$1] * k[$1 * 3 + j] } } }
-        var out = [Double](repeating: 0, count: 36)  // (G k) Gᵀ: 6×6
-        for i in 0 ..< 6 { for j in 0 ..< 6 { out[i * 6 + j] = (0 ..< 3).reduce(0) { $0 + tmp[i * 3 + $1] * gm[j][$1] } } }
-        return out
+    /// G g Gᵀ for one 3×3 kernel (row-major), giving the 6×6 transform-domain weights,
+    /// computed in Double so the transform adds no rounding of its own.
+    @inline(__always)
+    static func transformKernel(_ w: UnsafePointer<Float>, _ store: (Int, Float) -> Void) {
+        // G k (6×3): rows of G applied to the kernel's columns.
+        var gk = (Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
+                  Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
+                  Double(0), Double(0), Double(0), Double(0), Double(0), Double(0))
+        withUnsafeMutableBytes(of: &gk) { raw in
+            let t = raw.bindMemory(to: Double.self)
+            for j in 0 ..< 3 {
+                let k0 = Double(w[j]), k1 = Double(w[3 + j]), k2 = Double(w[6 + j])
+                t[j] = k0 / 4
+                t[3 + j] = -(k0 + k1 + k2) / 6
+                t[6 + j] = -(k0 - k1 + k2) / 6
+                t[9 + j] = k0 / 24 + k1 / 12 + k2 / 6
+                t[12 + j] = k0 / 24 - k1 / 12 + k2 / 6
+                t[15 + j] = k2
+            }
+            // (G k) Gᵀ (6×6): the same rows of G applied to each row of G k.
+            for i in 0 ..< 6 {
+                let a = t[i * 3], b = t[i * 3 + 1], c = t[i * 3 + 2]
+                store(i * 6, Float(a / 4))
+                store(i * 6 + 1, Float(-(a + b + c) / 6))
+                store(i * 6 + 2, Float(-(a - b + c) / 6))
+                store(i * 6 + 3, Float(a / 24 + b / 12 + c / 6))
+                store(i * 6 + 4, Float(a / 24 - b / 12 + c / 6))
+                store(i * 6 + 5, Float(c))
+            }
+        }
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
