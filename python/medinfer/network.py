@@ -17,8 +17,9 @@ class Network:
     through its own session (created on first use), as the C API requires."""
 
     def __init__(self, handle: ctypes.c_void_p):
+        """Wraps a loaded model handle and takes ownership of it (use load / from_bytes)."""
         self._lib = _native.library()
-        self._handle = handle
+        self._handle = None  # owned only once it is known to be a network
         self._local = threading.local()
         lib, size = self._lib, ctypes.c_size_t()
         self.inputs: list[tuple[str, list[int | None]]] = []
@@ -38,6 +39,15 @@ class Network:
         for i in range(size.value):
             _check(lib.medinfer_model_class_label(handle, i, ctypes.byref(text)))
             self.labels.append(text.value.decode())
+        self._handle = handle
+
+    @classmethod
+    def _adopt(cls, handle: ctypes.c_void_p) -> "Network":
+        try:
+            return cls(handle)
+        except BaseException:
+            _native.library().medinfer_model_free(handle)
+            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Network":
@@ -45,14 +55,14 @@ class Network:
         lib = _native.library()
         handle = ctypes.c_void_p()
         _check(lib.medinfer_model_load(os.fsencode(path), ctypes.byref(handle)))
-        return cls(handle)
+        return cls._adopt(handle)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Network":
         lib = _native.library()
         handle = ctypes.c_void_p()
         _check(lib.medinfer_model_load_from_memory(data, len(data), ctypes.byref(handle)))
-        return cls(handle)
+        return cls._adopt(handle)
 
     def _session(self) -> ctypes.c_void_p:
         session = getattr(self._local, "session", None)
@@ -65,6 +75,8 @@ class Network:
         return session
 
     def close(self) -> None:
+        if "_lib" not in self.__dict__:
+            return
         for session in self.__dict__.get("_sessions", []):
             self._lib.medinfer_session_free(session)
         self.__dict__["_sessions"] = []
@@ -102,7 +114,7 @@ class Network:
                 raise ValueError(f"the model has {len(self.inputs)} inputs, {len(list(inputs))} given")
         arrays, tensors = [], (_native.InputTensor * max(len(items), 1))()
         for i, (name, value) in enumerate(items):
-            array = np.ascontiguousarray(value, dtype=np.float32)
+            array = np.require(value, dtype=np.float32, requirements="C")
             arrays.append(array)
             if array.ndim > _native.MAX_RANK:
                 raise ValueError(f"input {name!r} has rank {array.ndim}, above {_native.MAX_RANK}")

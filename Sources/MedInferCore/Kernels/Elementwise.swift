@@ -133,6 +133,8 @@ enum Elementwise {
 enum UnaryOperator: Sendable {
     case activation(Activation)
     case exp, log, sqrt, abs, neg, reciprocal, floor, ceil, erf
+    /// Casts computed in float: toward zero (integers), x != 0 (bool), nearest half.
+    case truncate, toBool, toHalf
 
     @inline(__always)
     func apply(_ x: Float) -> Float {
@@ -147,6 +149,9 @@ enum UnaryOperator: Sendable {
         case .floor: return floorf(x)
         case .ceil: return ceilf(x)
         case .erf: return erff(x)
+        case .truncate: return x.isFinite ? x.rounded(.towardZero) : (x.isNaN ? 0 : x)
+        case .toBool: return x != 0 ? 1 : 0
+        case .toHalf: return Float(Float16(x))
         }
     }
 

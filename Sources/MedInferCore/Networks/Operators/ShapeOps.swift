@@ -399,11 +399,18 @@ extension Operators {
                 return [.constant(ConstTensor(shape: k.shape, ints: k.floatValues.map { $0 != 0 ? 1 : 0 }, type: .bool))]
             }
             return [.constant(ConstTensor(shape: k.shape, ints: k.intValues, type: type))]
-        case .tensor:
-            guard toFloat else {
-                throw .unsupported("Cast of a run-time float tensor to \(type): run-time tensors are float32 only")
+        case .tensor(let t):
+            if type == .float || type == .double { return [x] }
+            // Run-time tensors stay float32; a cast to an integer, bool or half type
+            // rounds the values as that type would (exact for |x| < 2^24).
+            let op: UnaryOperator
+            switch type {
+            case .bool: op = .toBool
+            case .float16: op = .toHalf
+            default: op = .truncate
             }
-            return [x]
+            let out = try c.newTensor(t.shape)
+            return c.emit(UnaryStep(input: t.slot, output: out.slot, op: op, count: t.count), reading: [t], writing: [out])
         }
     }
 
