@@ -13,7 +13,8 @@
 #                                release library; takes about 4 minutes
 #
 # Programs: test_capi (every bad input through the C API, the malformed fixtures, file vs
-# memory loads), test_threads (one model shared by 8 threads, on each bundled model) and
+# memory loads), test_network (ONNX: parity fixtures, malformed and truncated files, every
+# argument of the network calls, sessions on several threads), test_threads (one model shared by 8 threads, on each bundled model) and
 # examples/c/score (on the bundled models and CSV files, plus its error paths). Build
 # outputs go to .build/capi/. Every step runs even when an earlier one fails; the exit
 # status is non-zero when any failed.
@@ -98,6 +99,9 @@ build() { # build OUTPUT SOURCE
     "$CC_USED" "${CFLAGS_USED[@]}" -Iinclude "$2" -L"$LIB_DIR" -lmedinfer -lm -Wl,-rpath,"$LIB_DIR" -o "$1"
 }
 build "$OUT/test_capi" Tests/CAPI/test_capi.c
+# test_network reads the fixtures' JSON manifests with json-c
+"$CC_USED" "${CFLAGS_USED[@]}" -D_DEFAULT_SOURCE -Iinclude $(pkg-config --cflags json-c) Tests/CAPI/test_network.c \
+    -L"$LIB_DIR" -lmedinfer $(pkg-config --libs json-c) -lm -Wl,-rpath,"$LIB_DIR" -o "$OUT/test_network"
 build "$OUT/test_threads" Tests/CAPI/test_threads.c
 build "$OUT/score" examples/c/score.c
 
@@ -117,6 +121,7 @@ step() { # step NAME COMMAND...: runs a command, records a failure
 
 # --- test_capi ---------------------------------------------------------------------------
 step "test_capi" "${RUN[@]}" "$OUT/test_capi" "$ROOT"
+step "test_network" "${RUN[@]}" "$OUT/test_network" "$ROOT"
 
 if [ "$MODE" != valgrind ]; then
     # --- test_threads on each bundled model -----------------------------------------------
