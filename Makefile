@@ -17,11 +17,12 @@ DEPS_STAMP := $(VENV)/.medinfer-deps
 
 .PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan bench fuzz clean
 
-demo: lib $(LIB_DIR)/score
+demo: lib $(LIB_DIR)/score $(LIB_DIR)/classify
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
 	          examples/models/noshow_lgbm.txt:examples/models/sample_rows.csv \
 	          examples/models/breast_rf.json:examples/models/breast_sample.csv; do \
 	    echo; $(LIB_DIR)/score $${m%%:*} $${m##*:} || exit 1; done
+	@echo; $(LIB_DIR)/classify examples/models/skin_cnn.onnx examples/images/*.ppm
 
 test: system-deps python-deps lib
 	$(SWIFT) test
@@ -48,6 +49,9 @@ lib: system-deps
 
 $(LIB_DIR)/score: examples/c/score.c include/medinfer.h lib
 	$(CC) $(CFLAGS) -Iinclude $< -L$(LIB_DIR) -lmedinfer -Wl,-rpath,'$$ORIGIN' -o $@
+
+$(LIB_DIR)/classify: examples/c/classify.c include/medinfer.h lib
+	$(CC) $(CFLAGS) -D_POSIX_C_SOURCE=200809L -Iinclude $< -L$(LIB_DIR) -lmedinfer -Wl,-rpath,'$$ORIGIN' -o $@
 
 swift-test: system-deps
 	$(SWIFT) test

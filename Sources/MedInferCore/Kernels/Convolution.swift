@@ -91,14 +91,18 @@ final class Conv2DKernel: @unchecked Sendable {
     /// Output row pairs computed per band.
     private let bandPairs: Int
 
-    init(geometry: Conv2DGeometry, weights: UnsafePointer<Float>, bias: [Float]?, activation: Activation,
-         poolAfter: Bool = false) {
-        self.geometry = geometry
-        let perGroup = geometry.outChannelsPerGroup
-        let patch = geometry.patchSize
-        self.weights = (0 ..< geometry.groups).map { group in
+    /// Packs a layer's weights [Cout, Cin/groups, kh, kw] as one GEMM operand per group.
+    static func pack(_ weights: UnsafePointer<Float>, geometry: Conv2DGeometry) -> [PrepackedA] {
+        let perGroup = geometry.outChannelsPerGroup, patch = geometry.patchSize
+        return (0 ..< geometry.groups).map { group in
             PrepackedA(rows: perGroup, depth: patch, rowMajor: weights + group * perGroup * patch)
         }
+    }
+
+    init(geometry: Conv2DGeometry, weights: [PrepackedA], bias: [Float]?, activation: Activation,
+         poolAfter: Bool = false) {
+        self.geometry = geometry
+        self.weights = weights
         self.bias = bias
         self.activation = activation
         self.poolAfter = poolAfter

@@ -22,5 +22,6 @@ public enum KernelDispatch {
         #endif
     }()
 
-    static let wideGemm: Bool = instructionSet == .avx512
+    /// Whether GEMMs use the AVX-512 tile (tests switch it to cover both paths).
+    nonisolated(unsafe) static var wideGemm: Bool = instructionSet == .avx512
 }

@@ -51,25 +51,33 @@ final class WinogradConv3x3: @unchecked Sendable {
             && g.dilationW == 1 && g.groups == 1 && g.channels >= minimumChannels && g.outHeight >= 4 && g.outWidth >= 4
     }
 
-    init(geometry: Conv2DGeometry, weights: UnsafePointer<Float>, bias: [Float]?, activation: Activation,
+    /// The transformed, packed weights of one layer: U[ξ] (K × C) for the 36 points.
+    /// Immutable, so one copy serves every plan and thread (see `WeightCache`).
+    final class Weights: @unchecked Sendable {
+        let u: [PrepackedA]
+        init(_ weights: UnsafePointer<Float>, outChannels k: Int, channels c: Int) {
+            // U = G g Gᵀ per (output, input) channel pair (in Double), laid out [ξ][K][C].
+            let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * k * c)
+            defer { transformed.deallocate() }
+            for oc in 0 ..< k {
+                for ic in 0 ..< c {
+                    WinogradConv3x3.transformKernel(weights + (oc * c + ic) * 9) { xi, value in
+                        transformed[(xi * k + oc) * c + ic] = value
+                    }
+                }
+            }
+            u = (0 ..< 36).map { xi in PrepackedA(rows: k, depth: c, rowMajor: transformed + xi * k * c) }
+        }
+    }
+
+    init(geometry: Conv2DGeometry, weights: Weights, bias: [Float]?, activation: Activation,
          poolAfter: Bool = false) {
         g = geometry
         self.activation = activation
         self.poolAfter = poolAfter
         self.bias = bias ?? [Float](repeating: 0, count: geometry.outChannels)
         let k = geometry.outChannels, c = geometry.channels
-        // U = G g Gᵀ per (output, input) channel pair (in Double), laid out [ξ][K][C]
-        // and packed per ξ.
-        let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * k * c)
-        defer { transformed.deallocate() }
-        for oc in 0 ..< k {
-            for ic in 0 ..< c {
-                WinogradConv3x3.transformKernel(weights + (oc * c + ic) * 9) { xi, value in
-                    transformed[(xi * k + oc) * c + ic] = value
-                }
-            }
-        }
-        u = (0 ..< 36).map { xi in PrepackedA(rows: k, depth: c, rowMajor: transformed + xi * k * c) }
+        u = weights.u
         tilesY = (geometry.outHeight + 3) / 4
         tilesX = (geometry.outWidth + 3) / 4
         rowTiles = (tilesX + 7) / 8 * 8

@@ -22,6 +22,8 @@ public final class NetworkModel: @unchecked Sendable {
     let initializers: [String: ConstTensor]
     /// Node indices in an order where every node follows its producers.
     let order: [Int]
+    /// Packed and transformed weights, shared by all plans and sessions.
+    let weightCache = WeightCache()
 
     public convenience init(path: String) throws(MedInferError) {
         let bytes = try ModelBytes(mapping: path)

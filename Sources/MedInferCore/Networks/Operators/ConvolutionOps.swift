@@ -161,18 +161,26 @@ extension Operators {
         let outShape = [n, outChannels] + (pool ? [p.output[0] / 2, p.output[1] / 2] : p.output)
         let input = try c.builder.tensor(x)
         let out = try c.newTensor(outShape)
+        // Packed (and transformed) weights depend only on the weights and the layer's
+        // channel counts: made once per model, shared by every plan and session.
+        let cache = c.planner.model.weightCache
+        let weightKey = c.node.inputs[1] + "|" + c.node.outputs[0]
         if WinogradConv3x3.applies(to: geometry) && ConvolutionAlgorithm.winogradEnabled {
-            let kernelObject = try w.withFloats { (weights) throws(MedInferError) in
-                WinogradConv3x3(geometry: geometry, weights: weights, bias: bias, activation: activation?.0 ?? .identity,
-                                poolAfter: pool)
+            let packed = try w.withFloats { (weights) throws(MedInferError) in
+                cache.value(weightKey + "|winograd") {
+                    WinogradConv3x3.Weights(weights, outChannels: outChannels, channels: channels)
+                }
             }
+            let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
+                                               activation: activation?.0 ?? .identity, poolAfter: pool)
             return c.emit(WinogradConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                           reading: [input], writing: [out])
         }
-        let kernelObject = try w.withFloats { (weights) throws(MedInferError) in
-            Conv2DKernel(geometry: geometry, weights: weights, bias: bias, activation: activation?.0 ?? .identity,
-                         poolAfter: pool)
+        let packed = try w.withFloats { (weights) throws(MedInferError) in
+            cache.value(weightKey + "|direct") { PackedWeights(Conv2DKernel.pack(weights, geometry: geometry)) }
         }
+        let kernelObject = Conv2DKernel(geometry: geometry, weights: packed.groups, bias: bias,
+                                        activation: activation?.0 ?? .identity, poolAfter: pool)
         return c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                       reading: [input], writing: [out])
     }

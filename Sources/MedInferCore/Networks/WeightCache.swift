@@ -1,0 +1,26 @@
+import Synchronization
+
+/// Layer weights in the form kernels want (packed GEMM panels, Winograd transforms),
+/// made on first use and then shared by every plan of every session of one model.
+/// The objects are immutable; the lock guards only the lookup table.
+final class WeightCache: @unchecked Sendable {
+    private let table = Mutex<[String: any AnyObject & Sendable]>([:])
+
+    func value<T: AnyObject & Sendable>(_ key: String, make: () -> T) -> T {
+        if let found = table.withLock({ $0[key] }) as? T { return found }
+        // Built outside the lock (it may take milliseconds); a racing thread's copy is
+        // equal, and the first one stored wins.
+        let made = make()
+        return table.withLock { entries in
+            if let existing = entries[key] as? T { return existing }
+            entries[key] = made
+            return made
+        }
+    }
+}
+
+/// A direct convolution's packed weights, one GEMM operand per group.
+final class PackedWeights: @unchecked Sendable {
+    let groups: [PrepackedA]
+    init(_ groups: [PrepackedA]) { self.groups = groups }
+}
