@@ -27,7 +27,8 @@ demo: lib $(LIB_DIR)/score $(LIB_DIR)/classify
 test: system-deps python-deps lib
 	$(SWIFT) test
 	$(SWIFT) build --product medinfer-fuzz-models
-	.build/debug/medinfer-fuzz-models Fuzz/Regressions/models Fuzz/Corpus/models Tests/Fixtures/malformed Tests/Fixtures/valid
+	.build/debug/medinfer-fuzz-models Fuzz/Regressions/models Fuzz/Corpus/models Tests/Fixtures/malformed Tests/Fixtures/valid \
+	    Fuzz/Corpus/onnx Tests/Fixtures/malformed-onnx
 	Tests/CAPI/run.sh
 	$(PY) -m pytest -q Tests/Parity
 
@@ -77,12 +78,17 @@ FUZZ_BUILD   := .build-fuzz
 fuzz: system-deps
 	$(SWIFT) build -c release --product medinfer-fuzz-models --scratch-path $(FUZZ_BUILD) \
 	    --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-	mkdir -p $(FUZZ_BUILD)/corpus/models $(FUZZ_BUILD)/findings
+	mkdir -p $(FUZZ_BUILD)/corpus/models $(FUZZ_BUILD)/corpus/onnx $(FUZZ_BUILD)/findings
 	cp examples/models/*.json examples/models/*.txt Tests/Fixtures/valid/*.json Tests/Fixtures/valid/*.txt \
 	    Fuzz/Corpus/models/*.mdi $(FUZZ_BUILD)/corpus/models/
+	cp Fuzz/Corpus/onnx/*.onnx $(FUZZ_BUILD)/corpus/onnx/
+	# the same binary twice: tree formats, then ONNX (reader, planner, kernels)
 	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/release/medinfer-fuzz-models -max_total_time=$(FUZZ_SECONDS) \
 	    -use_value_profile=1 -rss_limit_mb=2048 -timeout=5 -max_len=65536 \
 	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/models Tests/Fixtures/malformed
+	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/release/medinfer-fuzz-models -max_total_time=$(FUZZ_SECONDS) \
+	    -use_value_profile=1 -rss_limit_mb=2048 -timeout=5 -max_len=65536 -dict=Fuzz/onnx.dict \
+	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/onnx Tests/Fixtures/malformed-onnx
 
 bench: python-deps lib
 	$(PY) Benchmarks/run_all.py

@@ -1,13 +1,20 @@
 // Fuzz target for every model reader: any bytes are offered as a model file; when they
-// load, the model must also score and explain rows (NaN, +-inf, huge values) without a
-// trap. Built two ways:
+// load, a tree model must also score and explain rows (NaN, +-inf, huge values), and an
+// ONNX network must plan and run on small inputs, without a trap. Built two ways:
 //   - with -DFUZZING and -sanitize=fuzzer,address (make fuzz): a libFuzzer binary;
 //   - plainly (swift build / make test): a replay tool that runs every file or
 //     directory given on the command line through the same code, so crashes that were
 //     found stay fixed.
+#if canImport(Glibc)
+import Glibc
+#endif
 import MedInferCore
 
 func exercise(_ bytes: UnsafeRawBufferPointer) {
+    if let first = bytes.first, ModelLoader.looksLikeONNX(firstByte: first) {
+        exerciseNetwork(bytes)
+        return
+    }
     guard let forest = try? ModelLoader.load(bytes: bytes, description: "fuzz input") else { return }
     let ensemble = forest.ensemble
     let features = ensemble.featureCount
@@ -29,6 +36,54 @@ func exercise(_ bytes: UnsafeRawBufferPointer) {
         var interactions = [Double](repeating: 0, count: explainer.interactionValuesPerRow)
         explainer.interactionValues(features: x, rows: 1, iterations: 1, out: &interactions)
     }
+}
+
+/// Reads, plans and runs an ONNX model: open dimensions become 1, 2 or 3, inputs hold
+/// edge values; plans over 4 M floats are not run (planning them is still exercised).
+func exerciseNetwork(_ bytes: UnsafeRawBufferPointer) {
+    let loaded: NetworkModel
+    do { loaded = try NetworkModel(copying: bytes) } catch {
+        if getenv("MEDINFER_FUZZ_VERBOSE") != nil { print("refused: \(error)") }
+        return
+    }
+    guard loaded.inputs.count <= 8 else { return }
+    let network = loaded
+    let session = NetworkSession(model: network)
+    let specials: [Float] = [.nan, .infinity, -.infinity, 0, -0.0, 1, -1, 0.5, 1e30, -1e30, 3, 255]
+    for open in 1 ... 3 {
+        var shapes: [[Int]] = []
+        for port in network.inputs {
+            shapes.append((port.dims ?? []).map { dim in
+                if case .fixed(let d) = dim { return d } else { return open }
+            })
+        }
+        guard shapes.allSatisfy({ $0.reduce(1, *) <= 1 << 16 }),
+              let outputs = try? session.outputShapes(inputShapes: shapes),
+              let plan = try? session.plan(for: shapes), plan.arenaFloats <= 1 << 22 else { continue }
+        let inputs = shapes.map { shape in (0 ..< shape.reduce(1, *)).map { specials[$0 % specials.count] } }
+        var results = outputs.map { [Float](repeating: 0, count: max(1, $0.reduce(1, *))) }
+        withPointers(inputs) { inputPointers in
+            withMutablePointers(&results) { outputPointers in
+                let ran = (try? session.run(inputs: inputPointers, inputShapes: shapes, outputs: outputPointers)) != nil
+                if getenv("MEDINFER_FUZZ_VERBOSE") != nil { print("ran \(shapes): \(ran)") }
+            }
+        }
+    }
+}
+
+func withPointers(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> Void) {
+    var pointers: [UnsafePointer<Float>] = []
+    func nest(_ i: Int) {
+        if i == arrays.count { body(pointers); return }
+        arrays[i].withUnsafeBufferPointer { pointers.append($0.baseAddress!); nest(i + 1) }
+    }
+    nest(0)
+}
+
+func withMutablePointers(_ arrays: inout [[Float]], _ body: ([UnsafeMutablePointer<Float>?]) -> Void) {
+    let pointers = arrays.indices.map { i in UnsafeMutablePointer<Float>.allocate(capacity: arrays[i].count) }
+    defer { pointers.forEach { $0.deallocate() } }
+    body(pointers)
 }
 
 #if FUZZING

@@ -181,12 +181,12 @@ import Testing
         }
     }
 
-    @Test func broadcastingMatchesPerElementIndexing() {
+    @Test func broadcastingMatchesPerElementIndexing() throws {
         var gen = Generator(state: 5)
         for (a, b) in [([2, 3, 4, 5], [4, 1]), ([7], [33, 1]), ([1, 3, 1, 5], [2, 1, 4, 1]), ([33], [33]), ([], [7, 1])] {
             let out = BroadcastLayout.shape(a, b)!
             let x = gen.array(a.reduce(1, *)), y = gen.array(b.reduce(1, *))
-            let mx = Operators.broadcastMap(a, out), my = Operators.broadcastMap(b, out)
+            let mx = try Operators.broadcastMap(a, out), my = try Operators.broadcastMap(b, out)
             let expected = (0 ..< mx.count).map { x[mx[$0]] - y[my[$0]] }
             var got = [Float](repeating: .nan, count: expected.count)
             x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in got.withUnsafeMutableBufferPointer {

@@ -22,11 +22,11 @@ enum PlannedOutput {
 
 /// The executable form of a graph for one set of input shapes: steps in order, where
 /// every slot lives, and the arena size that the reuse of dead buffers leaves.
-final class ExecutionPlan: @unchecked Sendable {
+public final class ExecutionPlan: @unchecked Sendable {
     let inputShapes: [[Int]]
     let steps: [NetworkStep]
     let locations: [SlotLocation]
-    let arenaFloats: Int
+    public let arenaFloats: Int
     let outputs: [PlannedOutput]
     /// Keeps plan-owned constant storage alive.
     private let ownedConstants: [UnsafeMutablePointer<Float>]

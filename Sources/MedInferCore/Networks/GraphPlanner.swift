@@ -122,8 +122,8 @@ struct NodeContext {
         try builder.newTensor(shape, for: node.label)
     }
 
-    func emit(_ step: NetworkStep, reading: [RuntimeTensor], writing: [RuntimeTensor]) -> [PlanValue] {
-        builder.emit(step, reading: reading, writing: writing, allConstant: allInputsConstant)
+    func emit(_ step: NetworkStep, reading: [RuntimeTensor], writing: [RuntimeTensor]) throws(MedInferError) -> [PlanValue] {
+        try builder.emit(step, reading: reading, writing: writing, allConstant: allInputsConstant)
     }
 
     // Attributes.

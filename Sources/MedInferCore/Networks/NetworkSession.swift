@@ -27,7 +27,7 @@ public final class NetworkSession: @unchecked Sendable {
     }
 
     /// The plan for these input shapes, made on first use.
-    func plan(for shapes: [[Int]]) throws(MedInferError) -> ExecutionPlan {
+    public func plan(for shapes: [[Int]]) throws(MedInferError) -> ExecutionPlan {
         if let plan = plans[shapes] { return plan }
         let plan = try model.plan(inputShapes: shapes)
         if planOrder.count >= Self.maxCachedPlans {

@@ -37,6 +37,9 @@ final class PlanBuilder {
 
     /// Arena floats one plan may use (4 GiB).
     static let maxArenaFloats = 1 << 30
+    /// Elements of one value computed while planning (folded constants, index maps):
+    /// a small model file must not make planning allocate gigabytes.
+    static let maxFoldedElements = 1 << 24
 
     deinit { owned.forEach { $0.deallocate() } }
 
@@ -84,8 +87,11 @@ final class PlanBuilder {
     /// Adds a step. When every input is a constant, the step runs now instead and its
     /// outputs become constants (constant folding), so the plan never repeats it.
     func emit(_ step: NetworkStep, reading inputs: [RuntimeTensor], writing outputs: [RuntimeTensor],
-              allConstant: Bool) -> [PlanValue] {
+              allConstant: Bool) throws(MedInferError) -> [PlanValue] {
         if allConstant {
+            for out in outputs where out.count > Self.maxFoldedElements {
+                throw .outOfMemory("folding a constant of shape \(out.shape) (over \(Self.maxFoldedElements) elements)")
+            }
             let table = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: max(kinds.count, 1))
             defer { table.deallocate() }
             var scratch: [UnsafeMutablePointer<Float>] = []

@@ -173,7 +173,7 @@ extension Operators {
             }
             let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
                                                activation: activation?.0 ?? .identity, poolAfter: pool)
-            return c.emit(WinogradConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
+            return try c.emit(WinogradConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                           reading: [input], writing: [out])
         }
         let packed = try w.withFloats { (weights) throws(MedInferError) in
@@ -181,7 +181,7 @@ extension Operators {
         }
         let kernelObject = Conv2DKernel(geometry: geometry, weights: packed.groups, bias: bias,
                                         activation: activation?.0 ?? .identity, poolAfter: pool)
-        return c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
+        return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                       reading: [input], writing: [out])
     }
 
@@ -220,7 +220,7 @@ extension Operators {
         let input = try c.builder.tensor(x)
         let out = try c.newTensor([n, channels] + p.output)
         let kind: PoolStep.Kind = isMax ? .max : .average(countIncludePad: try c.int("count_include_pad", 0) != 0)
-        return c.emit(PoolStep(input: input.slot, output: out.slot, planes: n * channels, kind: kind, geometry: geometry),
+        return try c.emit(PoolStep(input: input.slot, output: out.slot, planes: n * channels, kind: kind, geometry: geometry),
                       reading: [input], writing: [out])
     }
 
@@ -234,7 +234,7 @@ extension Operators {
         let size = x.shape[2...].reduce(1, *)
         let input = try c.builder.tensor(x)
         let out = try c.newTensor([x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.shape.count - 2))
-        return c.emit(PoolStep(input: input.slot, output: out.slot, planes: planes,
+        return try c.emit(PoolStep(input: input.slot, output: out.slot, planes: planes,
                                kind: isMax ? .globalMax(size) : .globalAverage(size), geometry: nil),
                       reading: [input], writing: [out])
     }

@@ -40,7 +40,7 @@ extension Operators {
         }
         // Integer arithmetic on shape values stays integer (Div truncates, as ONNX does).
         if let kx = x.constant, let ky = y.constant, !kx.isFloat, !ky.isFloat {
-            let strideX = broadcastMap(kx.shape, outShape), strideY = broadcastMap(ky.shape, outShape)
+            let strideX = try broadcastMap(kx.shape, outShape), strideY = try broadcastMap(ky.shape, outShape)
             let a = kx.intValues, b = ky.intValues
             var values: [Int64] = []
             for i in 0 ..< strideX.count {
@@ -62,14 +62,14 @@ extension Operators {
         let a = try c.builder.tensor(x), b = try c.builder.tensor(y)
         let out = try c.newTensor(outShape)
         let layout = BroadcastLayout(a: x.shape, b: y.shape, out: outShape)
-        return c.emit(BinaryStep(a: a.slot, b: b.slot, out: out.slot, op: op, layout: layout),
+        return try c.emit(BinaryStep(a: a.slot, b: b.slot, out: out.slot, op: op, layout: layout),
                       reading: [a, b], writing: [out])
     }
 
     /// Flat index into a tensor of `shape` for every element of the broadcast `outShape`.
-    static func broadcastMap(_ shape: [Int], _ outShape: [Int]) -> [Int] {
+    static func broadcastMap(_ shape: [Int], _ outShape: [Int]) throws(MedInferError) -> [Int] {
         let padded = [Int](repeating: 1, count: outShape.count - shape.count) + shape
-        return indexMap(outShape: outShape, sourceStrides: rowMajorStrides(padded)) { a, i in padded[a] == 1 ? 0 : i }
+        return try indexMap(outShape: outShape, sourceStrides: rowMajorStrides(padded)) { a, i in padded[a] == 1 ? 0 : i }
     }
 
     static func variadic(_ c: NodeContext, _ op: BinaryOperator) throws(MedInferError) -> [PlanValue] {
@@ -86,7 +86,7 @@ extension Operators {
         }
         let input = try c.builder.tensor(x)
         let out = try c.newTensor(x.shape)
-        return c.emit(UnaryStep(input: input.slot, output: out.slot, op: op, count: input.count),
+        return try c.emit(UnaryStep(input: input.slot, output: out.slot, op: op, count: input.count),
                       reading: [input], writing: [out])
     }
 
@@ -121,7 +121,7 @@ extension Operators {
         guard let outShape = BroadcastLayout.shape(kx.shape, ky.shape) else {
             throw .shapeMismatch("shapes \(kx.shape) and \(ky.shape) do not broadcast")
         }
-        let mx = broadcastMap(kx.shape, outShape), my = broadcastMap(ky.shape, outShape)
+        let mx = try broadcastMap(kx.shape, outShape), my = try broadcastMap(ky.shape, outShape)
         let a = kx.isFloat ? kx.floatValues.map(Double.init) : kx.intValues.map(Double.init)
         let b = ky.isFloat ? ky.floatValues.map(Double.init) : ky.intValues.map(Double.init)
         let values = (0 ..< mx.count).map { compare(a[mx[$0]], b[my[$0]]) ? Int64(1) : 0 }
@@ -140,7 +140,7 @@ extension Operators {
         guard let s1 = BroadcastLayout.shape(cond.shape, x.shape), let outShape = BroadcastLayout.shape(s1, y.shape) else {
             throw .shapeMismatch("shapes of Where do not broadcast")
         }
-        let mc = broadcastMap(cond.shape, outShape), mx = broadcastMap(x.shape, outShape), my = broadcastMap(y.shape, outShape)
+        let mc = try broadcastMap(cond.shape, outShape), mx = try broadcastMap(x.shape, outShape), my = try broadcastMap(y.shape, outShape)
         let flags = cond.intValues
         if x.isFloat || y.isFloat {
             let a = x.floatValues, b = y.floatValues

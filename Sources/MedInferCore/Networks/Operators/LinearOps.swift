@@ -67,7 +67,7 @@ extension Operators {
         let activation = fullBias == nil && !c.allInputsConstant ? try c.fuseActivation(after: c.node.outputs[0])?.0 : nil
         let a = try c.builder.tensor(x), b = try c.builder.tensor(y)
         let out = try c.newTensor([m, n])
-        var result = c.emit(MatMulStep(a: a.slot, b: b.slot, out: out.slot, m: m, n: n, k: k, transA: transA, transB: transB,
+        var result = try c.emit(MatMulStep(a: a.slot, b: b.slot, out: out.slot, m: m, n: n, k: k, transA: transA, transB: transB,
                                        batchOffsets: [(0, 0, 0)], alpha: alpha, rowBias: rowBias, columnBias: columnBias,
                                        activation: activation ?? .identity),
                             reading: [a, b], writing: [out])
@@ -113,7 +113,7 @@ extension Operators {
             rows = m * batchA.reduce(1, *)
             offsets = [(0, 0, 0)]
         } else {
-            let mapA = broadcastMap(batchA, batch), mapB = broadcastMap(batchB, batch)
+            let mapA = try broadcastMap(batchA, batch), mapB = try broadcastMap(batchB, batch)
             offsets = (0 ..< mapA.count).map { (mapA[$0] * m * k, mapB[$0] * k * n, $0 * m * n) }
         }
         // Fuse a following bias add (and activation) when B is one matrix.
@@ -133,7 +133,7 @@ extension Operators {
         let activation = c.allInputsConstant ? nil : try c.fuseActivation(after: lastOutput)?.0
         let a = try c.builder.tensor(x), b = try c.builder.tensor(y)
         let out = try c.newTensor(outShape)
-        return c.emit(MatMulStep(a: a.slot, b: b.slot, out: out.slot, m: rows, n: n, k: k, transA: false, transB: false,
+        return try c.emit(MatMulStep(a: a.slot, b: b.slot, out: out.slot, m: rows, n: n, k: k, transA: false, transB: false,
                                  batchOffsets: offsets, alpha: 1, rowBias: nil, columnBias: columnBias,
                                  activation: activation ?? .identity),
                       reading: [a, b], writing: [out])

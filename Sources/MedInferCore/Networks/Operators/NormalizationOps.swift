@@ -53,7 +53,7 @@ extension Operators {
         }
         let input = try c.builder.tensor(x)
         let out = try c.newTensor(x.shape)
-        return c.emit(ChannelAffineStep(input: input.slot, output: out.slot, batch: x.shape[0],
+        return try c.emit(ChannelAffineStep(input: input.slot, output: out.slot, batch: x.shape[0],
                                         plane: x.shape[2...].reduce(1, *), scale: scale, shift: shift),
                       reading: [input], writing: [out])
     }
@@ -68,7 +68,7 @@ extension Operators {
             : (x.shape[axis...].reduce(1, *), 1)
         let input = try c.builder.tensor(x)
         let out = try c.newTensor(x.shape)
-        return c.emit(SoftmaxStep(input: input.slot, output: out.slot, outer: outer, axis: length, inner: inner, log: log),
+        return try c.emit(SoftmaxStep(input: input.slot, output: out.slot, outer: outer, axis: length, inner: inner, log: log),
                       reading: [input], writing: [out])
     }
 }

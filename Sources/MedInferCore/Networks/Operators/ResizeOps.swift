@@ -84,6 +84,6 @@ extension Operators {
             _ = i
         }
         // Intermediate tensors must outlive the step: it reads and writes them all.
-        return c.emit(ResizeStep(passes: passes), reading: [input] + tensors.dropLast(), writing: tensors).suffix(1).map { $0 }
+        return try c.emit(ResizeStep(passes: passes), reading: [input] + tensors.dropLast(), writing: tensors).suffix(1).map { $0 }
     }
 }

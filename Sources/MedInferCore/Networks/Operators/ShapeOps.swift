@@ -52,8 +52,12 @@ func rowMajorStrides(_ shape: [Int]) -> [Int] {
 }
 
 /// Flat source index for every element of `outShape`, given per-axis source indices.
-func indexMap(outShape: [Int], sourceStrides: [Int], axisIndex: (Int, Int) -> Int) -> [Int] {
-    let total = outShape.reduce(1, *)
+/// Refuses maps beyond `PlanBuilder.maxFoldedElements` (they are built while planning).
+func indexMap(outShape: [Int], sourceStrides: [Int], axisIndex: (Int, Int) -> Int) throws(MedInferError) -> [Int] {
+    let total = try PlanBuilder.elementCount(outShape, "re-indexing")
+    guard total <= PlanBuilder.maxFoldedElements else {
+        throw .outOfMemory("a gather/slice/expand of shape \(outShape) (over \(PlanBuilder.maxFoldedElements) elements) is too large to plan")
+    }
     var result = [Int](repeating: 0, count: total)
     guard total > 0 else { return result }
     var position = [Int](repeating: 0, count: outShape.count)
@@ -84,7 +88,7 @@ extension Operators {
                 throw .outOfMemory("tensor too large to re-index")
             }
             let out = try c.newTensor(outShape)
-            return c.emit(IndexGatherStep(source: t.slot, destination: out.slot, map: map.map { Int32($0) }),
+            return try c.emit(IndexGatherStep(source: t.slot, destination: out.slot, map: map.map { Int32($0) }),
                           reading: [t], writing: [out])[0]
         }
     }
@@ -210,11 +214,11 @@ extension Operators {
         switch x {
         case .constant(let k):
             let strides = rowMajorStrides(k.shape)
-            let map = indexMap(outShape: outShape, sourceStrides: perm.map { strides[$0] }) { _, i in i }
+            let map = try indexMap(outShape: outShape, sourceStrides: perm.map { strides[$0] }) { _, i in i }
             return [.constant(k.gathered(map, shape: outShape))]
         case .tensor(let t):
             let out = try c.newTensor(outShape)
-            return c.emit(TransposeStep(source: t.slot, destination: out.slot, shape: t.shape, permutation: perm),
+            return try c.emit(TransposeStep(source: t.slot, destination: out.slot, shape: t.shape, permutation: perm),
                           reading: [t], writing: [out])
         }
     }
@@ -251,7 +255,7 @@ extension Operators {
         var tensors: [RuntimeTensor] = []
         for p in parts { tensors.append(try c.builder.tensor(p)) }
         let out = try c.newTensor(outShape)
-        return c.emit(ConcatStep(sources: tensors.map(\.slot), chunks: chunks, destination: out.slot, outer: outer),
+        return try c.emit(ConcatStep(sources: tensors.map(\.slot), chunks: chunks, destination: out.slot, outer: outer),
                       reading: tensors, writing: [out])
     }
 
@@ -279,7 +283,7 @@ extension Operators {
             var outShape = x.shape
             outShape[axis] = size
             let offset = start
-            let map = indexMap(outShape: outShape, sourceStrides: strides) { a, i in a == axis ? i + offset : i }
+            let map = try indexMap(outShape: outShape, sourceStrides: strides) { a, i in a == axis ? i + offset : i }
             results.append(try gatherElements(c, x, map: map, outShape: outShape))
             start += size
         }
@@ -328,7 +332,7 @@ extension Operators {
             }
             begin[axis] = Int(s); step[axis] = Int(clamping: st)
         }
-        let map = indexMap(outShape: outShape, sourceStrides: rowMajorStrides(x.shape)) { a, i in begin[a] + i * step[a] }
+        let map = try indexMap(outShape: outShape, sourceStrides: rowMajorStrides(x.shape)) { a, i in begin[a] + i * step[a] }
         return [try gatherElements(c, x, map: map, outShape: outShape)]
     }
 
@@ -350,7 +354,8 @@ extension Operators {
         // Output axes: [0, axis) from x, then the indices' axes, then x's axes after `axis`.
         let ir = indices.shape.count
         let indexStrides = rowMajorStrides(indices.shape)
-        let total = outShape.reduce(1, *)
+        let total = try PlanBuilder.elementCount(outShape, "Gather")
+        guard total <= PlanBuilder.maxFoldedElements else { throw .outOfMemory("Gather output \(outShape) is too large to plan") }
         var map = [Int](repeating: 0, count: total)
         var position = [Int](repeating: 0, count: outShape.count)
         for i in 0 ..< total {
@@ -381,7 +386,7 @@ extension Operators {
         }
         let padded = [Int](repeating: 1, count: outShape.count - x.shape.count) + x.shape
         let strides = rowMajorStrides(padded)
-        let map = indexMap(outShape: outShape, sourceStrides: strides) { a, i in padded[a] == 1 ? 0 : i }
+        let map = try indexMap(outShape: outShape, sourceStrides: strides) { a, i in padded[a] == 1 ? 0 : i }
         return [try gatherElements(c, x, map: map, outShape: outShape)]
     }
 
@@ -410,7 +415,7 @@ extension Operators {
             default: op = .truncate
             }
             let out = try c.newTensor(t.shape)
-            return c.emit(UnaryStep(input: t.slot, output: out.slot, op: op, count: t.count), reading: [t], writing: [out])
+            return try c.emit(UnaryStep(input: t.slot, output: out.slot, op: op, count: t.count), reading: [t], writing: [out])
         }
     }
 
@@ -430,6 +435,9 @@ extension Operators {
         guard let s = try c.constantInput(0, "shape") else { throw .parse("ConstantOfShape without a shape") }
         let shape = s.intValues.map { Int(clamping: $0) }
         let count = try PlanBuilder.elementCount(shape, c.node.label)
+        guard count <= PlanBuilder.maxFoldedElements else {
+            throw .outOfMemory("ConstantOfShape of \(shape) (over \(PlanBuilder.maxFoldedElements) elements)")
+        }
         var fill = ConstTensor(shape: [1], floats: [0])
         if let v = c.attribute("value"), case .tensor(let t) = v {
             fill = try ConstTensor(t, bytes: c.planner.model.bytes.buffer, label: "value")
@@ -475,6 +483,7 @@ extension Operators {
         let strides = rowMajorStrides(outShape)
         let sourceStrides = rowMajorStrides(x.shape)
         let total = x.shape.reduce(1, *)
+        guard total <= PlanBuilder.maxFoldedElements else { throw .outOfMemory("reduction over \(x.shape) is too large to plan") }
         // Output slot for every input element.
         var target = [Int](repeating: 0, count: total)
         var position = [Int](repeating: 0, count: rank)
@@ -512,7 +521,7 @@ extension Operators {
             let out = try c.newTensor(finalShape)
             let step = ReduceStep(source: input.slot, destination: out.slot, target: target.map { Int32(truncatingIfNeeded: $0) },
                                   outCount: outCount, kind: kind, groupSize: groupSize)
-            return c.emit(step, reading: [input], writing: [out])
+            return try c.emit(step, reading: [input], writing: [out])
         }
     }
 }
