@@ -92,6 +92,7 @@ fuzz: system-deps
 
 bench: python-deps lib
 	$(PY) Benchmarks/run_all.py
+	$(PY) Benchmarks/cnn_bench.py --record
 
 clean:
 	rm -rf .build .build-asan .build-fuzz
