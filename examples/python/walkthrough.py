@@ -105,3 +105,26 @@ if waterfall is not None:
                                   title="No-show model: main drivers"))
     print("wrote", importance_bar(breast, tumours, out_dir / "breast_drivers.png", output=1,
                                   title="Breast forest: drivers of malignancy"))
+
+# %% 11. The skin-lesion CNN (ONNX): numpy images in, labelled probabilities out
+net = medinfer.Network.load(MODELS / "skin_cnn.onnx")
+print("\n", net)
+
+
+def read_ppm(path: Path) -> np.ndarray:
+    magic, width, height, _, pixels = path.read_bytes().split(maxsplit=4)
+    return np.frombuffer(pixels[: int(width) * int(height) * 3], np.uint8).reshape(int(height), int(width), 3)
+
+
+for image_path in sorted((ROOT / "examples" / "images").glob("*.ppm")):
+    image = read_ppm(image_path)
+    start = time.perf_counter()
+    probabilities = net.classify_image(image)     # any size: the model resizes itself
+    elapsed = (time.perf_counter() - start) * 1e3
+    best = max(probabilities, key=probabilities.get)
+    print(f"{image_path.name:<28} {image.shape[1]}x{image.shape[0]:<5} {best:<5} "
+          f"p={probabilities[best]:.3f}  {elapsed:6.1f} ms")
+# The same network without its in-model resize takes [1, 300, 300, 3] in [0, 1]; the
+# image call resizes (tf.image.resize bilinear) and rescales for it.
+fixed = medinfer.Network.load(MODELS / "skin_cnn_300.onnx")
+print("fixed-size model:", {k: round(v, 3) for k, v in fixed.classify_image(image).items()})
