@@ -86,7 +86,7 @@ final class Conv2DKernel: @unchecked Sendable {
     let bias: [Float]?
     let activation: Activation
     let poolAfter: Bool
-    private let workspace = GemmWorkspace()
+    private let workspace: GemmWorkspace
     private var band: UnsafeMutablePointer<Float>?
     /// Output row pairs computed per band.
     private let bandPairs: Int
@@ -100,8 +100,9 @@ final class Conv2DKernel: @unchecked Sendable {
     }
 
     init(geometry: Conv2DGeometry, weights: [PrepackedA], bias: [Float]?, activation: Activation,
-         poolAfter: Bool = false) {
+         poolAfter: Bool = false, workspace: GemmWorkspace = GemmWorkspace()) {
         self.geometry = geometry
+        self.workspace = workspace
         self.weights = weights
         self.bias = bias
         self.activation = activation

@@ -31,8 +31,11 @@ final class WinogradConv3x3: @unchecked Sendable {
     private let paddedHeight: Int, phaseLength: Int
     /// Tiles per block: two 16-wide GEMM panels.
     static let blockTiles = 32
-    private let v: UnsafeMutablePointer<Float>
-    private let m: UnsafeMutablePointer<Float>
+    /// Transformed inputs V and products M of the current block, in memory shared by
+    /// every layer of a plan (layers run one after another).
+    private let scratch: GemmWorkspace
+    private var v: UnsafeMutablePointer<Float>
+    private var m: UnsafeMutablePointer<Float>
     private let edgeScratch: UnsafeMutablePointer<Float>
     /// Transform registers spilled to memory: patch, half-transformed patch, result.
     private let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 40)
@@ -71,7 +74,8 @@ final class WinogradConv3x3: @unchecked Sendable {
     }
 
     init(geometry: Conv2DGeometry, weights: Weights, bias: [Float]?, activation: Activation,
-         poolAfter: Bool = false) {
+         poolAfter: Bool = false, scratch: GemmWorkspace = GemmWorkspace()) {
+        self.scratch = scratch
         g = geometry
         self.activation = activation
         self.poolAfter = poolAfter
@@ -87,16 +91,16 @@ final class WinogradConv3x3: @unchecked Sendable {
         padded = .allocate(capacity: paddedCount)
         padded.initialize(repeating: 0, count: paddedCount)
         let tb = WinogradConv3x3.blockTiles
-        v = .allocate(capacity: 36 * c * tb)
+        v = UnsafeMutablePointer(bitPattern: 64)!
         // Rows rounded up to the micro-kernel's 6, so every GEMM tile is a full tile
         // (the packed weights' extra rows are zero; their products are never read).
         paddedOutChannels = (k + Gemm.mr - 1) / Gemm.mr * Gemm.mr
-        m = .allocate(capacity: 36 * paddedOutChannels * tb)
+        m = UnsafeMutablePointer(bitPattern: 64)!
         edgeScratch = .allocate(capacity: Gemm.mr * Gemm.nr)
     }
 
     deinit {
-        v.deallocate(); m.deallocate(); edgeScratch.deallocate(); padded.deallocate()
+        edgeScratch.deallocate(); padded.deallocate()
         d.deallocate(); t.deallocate()
     }
 
@@ -133,6 +137,9 @@ final class WinogradConv3x3: @unchecked Sendable {
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
+        let vCount = 36 * g.channels * WinogradConv3x3.blockTiles
+        v = scratch.reserve(vCount + 36 * paddedOutChannels * WinogradConv3x3.blockTiles)
+        m = v + vCount
         let plane = g.height * g.width
         let outPlane = poolAfter ? (g.outHeight / 2) * (g.outWidth / 2) : g.outHeight * g.outWidth
         let total = tilesY * rowTiles

@@ -32,6 +32,9 @@ final class PlanBuilder {
     private var lastRead: [Int] = []
     private(set) var steps: [NetworkStep] = []
     private var owned: [UnsafeMutablePointer<Float>] = []
+    /// Packing and transform memory that kernels use during their own step only, shared
+    /// by all steps of the plan.
+    let kernelScratch = GemmWorkspace()
     /// Total floats of arena slots so far, checked against the cap.
     private var requested = 0
 

@@ -172,7 +172,8 @@ extension Operators {
                 }
             }
             let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
-                                               activation: activation?.0 ?? .identity, poolAfter: pool)
+                                               activation: activation?.0 ?? .identity, poolAfter: pool,
+                                               scratch: c.builder.kernelScratch)
             return try c.emit(WinogradConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                           reading: [input], writing: [out])
         }
@@ -180,7 +181,8 @@ extension Operators {
             cache.value(weightKey + "|direct") { PackedWeights(Conv2DKernel.pack(weights, geometry: geometry)) }
         }
         let kernelObject = Conv2DKernel(geometry: geometry, weights: packed.groups, bias: bias,
-                                        activation: activation?.0 ?? .identity, poolAfter: pool)
+                                        activation: activation?.0 ?? .identity, poolAfter: pool,
+                                        workspace: c.builder.kernelScratch)
         return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                       reading: [input], writing: [out])
     }
