@@ -85,3 +85,5 @@ bench: python-deps lib
 
 clean:
 	rm -rf .build .build-asan .build-fuzz
+
+include examples/lambda/lambda.mk
