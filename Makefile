@@ -29,6 +29,7 @@ test: system-deps python-deps lib
 	.build/debug/medinfer-fuzz-models Fuzz/Regressions/models Fuzz/Corpus/models Tests/Fixtures/malformed Tests/Fixtures/valid
 	Tests/CAPI/run.sh
 	$(PY) -m pytest -q Tests/Parity
+	$(MAKE) --no-print-directory lambda-test
 
 # json-c headers and pkg-config are not on a fresh machine.
 system-deps:

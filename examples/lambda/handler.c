@@ -440,16 +440,44 @@ void handler_free(handler *h) {
 /* Parsing                                                                                 */
 /* ------------------------------------------------------------------------------------ */
 
-static json_object *parse_json(handler *h, const char *text, size_t length, const char *what) {
-  if (length > INT32_MAX) {
+/* json-c's strict mode still accepts 'single-quoted' strings, numbers ending in a dot
+ * ("1.") and raw control characters in strings: one pass rejects all three. Returns the offending
+ * byte's offset, or -1 when there is none. */
+static long lenient_syntax(const char *text, size_t length) {
+  int in_string = 0;
+  for (size_t i = 0; i < length; i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = 0;
+      else if ((unsigned char)c < 0x20) return (long)i; /* raw control characters */
+    } else if (c == '"') {
+      in_string = 1;
+    } else if (c == '\'') {
+      return (long)i;
+    } else if (c == '.' && (i == 0 || text[i - 1] < '0' || text[i - 1] > '9' || i + 1 >= length || text[i + 1] < '0' ||
+                            text[i + 1] > '9')) {
+      return (long)i;
+    }
+  }
+  return -1;
+}
+
+/* Parses `length` bytes of JSON; text[length] must be '\0' (it tells json-c that the
+ * input ends there, so that a document such as `3` or `null` is complete). Returns NULL
+ * with h->message set on failure; *ok distinguishes a JSON null from a failure. */
+static json_object *parse_json(handler *h, const char *text, size_t length, const char *what, int *ok) {
+  *ok = 0;
+  if (length >= INT32_MAX) {
     invalid(h, NULL, "%s is too large", what);
     return NULL;
   }
   json_tokener_reset(h->tokener);
-  json_object *value = json_tokener_parse_ex(h->tokener, text, (int)length);
+  json_object *value = json_tokener_parse_ex(h->tokener, text, (int)length + 1);
   enum json_tokener_error e = json_tokener_get_error(h->tokener);
   size_t end = json_tokener_get_parse_end(h->tokener);
-  if (e == json_tokener_continue || (e == json_tokener_success && !value && length == 0)) {
+  if (e == json_tokener_success && end > 0 && text[end - 1] == '\0') end--; /* the terminator itself */
+  if (e == json_tokener_continue || (e == json_tokener_success && end == 0)) {
     invalid(h, NULL, "%s is not valid JSON: it ends too early (%zu bytes)", what, length);
     json_object_put(value);
     return NULL;
@@ -465,6 +493,13 @@ static json_object *parse_json(handler *h, const char *text, size_t length, cons
       json_object_put(value);
       return NULL;
     }
+  long bad = lenient_syntax(text, length);
+  if (bad >= 0) {
+    invalid(h, NULL, "%s is not valid JSON: unexpected character at byte %ld", what, bad);
+    json_object_put(value);
+    return NULL;
+  }
+  *ok = 1;
   return value;
 }
 
@@ -501,6 +536,7 @@ static int read_appointment(handler *h, json_object *appointment, const char *wh
   h->last_index = -1;
   json_object_object_foreach(appointment, key, value) {
     int j = feature_index(h, key);
+    if (!*key) return invalid(h, *where ? where : NULL, "an empty field name is not a feature");
     snprintf(field, sizeof field, "%s%s%.200s", where, *where ? "." : "", key);
     if (j < 0) return invalid(h, field, "unknown field (the model's features are listed in the README)");
     const feature_spec *spec = h->specs[j];
@@ -640,8 +676,9 @@ void handler_handle(handler *h, const char *event_text, size_t length, handler_r
     handler_event_too_large(h, event_text, length, length, result);
     return;
   }
-  h->event = parse_json(h, event_text, length, "the event");
-  if (!h->event) goto invalid_request;
+  int parsed = 0;
+  h->event = parse_json(h, event_text, length, "the event", &parsed);
+  if (!parsed) goto invalid_request;
   json_object *body = NULL, *context = NULL;
   if (json_object_is_type(h->event, json_type_object) &&
       (json_object_object_get_ex(h->event, "body", &body) | json_object_object_get_ex(h->event, "requestContext", &context))) {
@@ -661,14 +698,15 @@ void handler_handle(handler *h, const char *event_text, size_t length, handler_r
         invalid(h, "body", "isBase64Encoded is true but the body is not valid base64");
         goto invalid_request;
       }
+      h->decoded[n] = '\0';
       request_text = h->decoded;
       request_length = (size_t)n;
     }
   }
   if (request_length > HANDLER_MAX_REQUEST_BYTES) goto too_large;
   if (proxy) {
-    h->request_doc = parse_json(h, request_text, request_length, "the request body");
-    if (!h->request_doc) goto invalid_request;
+    h->request_doc = parse_json(h, request_text, request_length, "the request body", &parsed);
+    if (!parsed) goto invalid_request;
     request = h->request_doc;
   } else {
     request = h->event;

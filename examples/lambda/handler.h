@@ -43,7 +43,8 @@ typedef struct handler_result {
 /* Loads the model and checks the configuration. Returns NULL with a message in err. */
 handler *handler_create(const handler_config *config, char *err, size_t err_size);
 
-/* Handles one event (`length` bytes, need not be NUL-terminated). API Gateway proxy
+/* Handles one event: `length` bytes followed by a '\0' at event[length] (the bootstrap's
+ * receive buffer always has one; a '\0' inside the event is an error). API Gateway proxy
  * events (an object with "body" or "requestContext") are answered in the proxy response
  * format with outcome HANDLER_OK and the HTTP status inside (200, 400, 413, 500). */
 void handler_handle(handler *h, const char *event, size_t length, handler_result *result);
