@@ -185,7 +185,8 @@ def main() -> int:
         md = [
             "# Lambda function benchmark",
             "",
-            f"`make lambda-bench` ({now}, {platform.machine()}, {os.cpu_count()} cores shared with other work; "
+            f"`make lambda-bench` ({now}, {platform.machine()}, {os.cpu_count()} cores shared with other work, "
+            f"load average {os.getloadavg()[0]:.1f} at the end; "
             f"bootstrap pinned to CPU {sorted(function_cpus)[0] if function_cpus else '-'}, the emulator to the "
             "other). bootstrap runs from the deployment zip against the local Runtime API emulator.",
             "",
