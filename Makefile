@@ -31,6 +31,7 @@ test: system-deps python-deps lib
 	    Fuzz/Corpus/onnx Tests/Fixtures/malformed-onnx
 	Tests/CAPI/run.sh
 	$(PY) -m pytest -q Tests/Parity
+	$(MAKE) --no-print-directory lambda-test
 
 # json-c headers and pkg-config are not on a fresh machine.
 system-deps:
@@ -96,3 +97,5 @@ bench: python-deps lib
 
 clean:
 	rm -rf .build .build-asan .build-fuzz
+
+include examples/lambda/lambda.mk
