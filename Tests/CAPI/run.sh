@@ -61,6 +61,7 @@ case "$MODE" in
         export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:hard_rss_limit_mb=4096:allocator_may_return_null=1:detect_stack_use_after_return=0}
         export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/Tests/CAPI/lsan.supp:print_suppressions=0}
         export MEDINFER_TEST_MEMORY_LIMIT_MB=0
+        export MEDINFER_TEST_QUICK=1
         # Swift's crash handler would muddle ASan's report.
         export SWIFT_BACKTRACE=enable=no
         ;;
@@ -74,6 +75,7 @@ case "$MODE" in
         RUN=(valgrind -q --error-exitcode=1 --leak-check=full --trace-children=yes
              --suppressions="$ROOT/Tests/CAPI/valgrind.supp")
         export MEDINFER_TEST_CHILD_TIMEOUT=1800
+        export MEDINFER_TEST_QUICK=1
         export SWIFT_BACKTRACE=enable=no
         ;;
     *)
