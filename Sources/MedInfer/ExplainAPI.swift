@@ -51,7 +51,7 @@ private func explain(_ function: String, _ model: OpaquePointer?, _ features: Un
         // The output size is checked before the explainer is built: a bad call costs nothing.
         let (a, b, c) = perRow(ensemble.featureCount, ensemble.outputCount)
         try checkOutputLength(outLength, rows: rowCount, a, b, c, in: function)
-        let explainer = try handle.explainer()
+        let explainer = try handle.explainer(rows: rowCount)
         run(explainer, features, rowCount, iterations, out)
     }
 }

@@ -73,8 +73,8 @@ import Testing
         return phi
     }
 
-    @Test(arguments: [1, 2, 3, 5, 8])
-    func matchesTheShapleyDefinition(depth: Int) {
+    @Test(arguments: [(1, true), (2, true), (3, true), (5, true), (8, true), (2, false), (3, false), (8, false)])
+    func matchesTheShapleyDefinition(depth: Int, tables: Bool) {
         var g = Generator(state: UInt64(depth) * 7919)
         let m = 6
         let trees = (0..<4).map { _ in Self.randomTree(depth: depth, features: m, &g) }
@@ -82,7 +82,8 @@ import Testing
                                     featureNames: nil, classCount: 1, outputCount: 1, trees: trees,
                                     treesPerIteration: 1, baseMargin: [0.25], averaging: .none,
                                     accumulatesInFloat32: false, transform: .identity)
-        let explainer = try! TreeExplainer(ensemble)
+        // With and without the precomputed tables (the lean explainer of a cold start).
+        let explainer = try! TreeExplainer(ensemble, tables: tables)
         let forest = CompiledForest(ensemble)
         for _ in 0..<20 {
             var x = (0..<m).map { _ in Float(g.unit()) }

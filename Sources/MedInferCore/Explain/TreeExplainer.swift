@@ -51,8 +51,13 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     /// Paths with up to this many features are memoized per batch (2^12 patterns).
     static let maxMemoizedElements = 12
 
-    public init(_ ensemble: TreeEnsemble) throws(MedInferError) {
+    /// `tables: false` skips the precomputed tables (whole-tree split tables, path factor
+    /// tables): building them takes milliseconds and pays off only over many rows, so a
+    /// host that explains one row right after loading (a serverless cold start) starts
+    /// with the lean explainer. Both compute the same values.
+    public init(_ ensemble: TreeEnsemble, tables: Bool = true) throws(MedInferError) {
         self.ensemble = ensemble
+        let tableBudget = tables ? Self.tableBudget : 0
         var paths = try LeafPaths(ensemble)
         var table: [Double] = []
         var weights = [Double](repeating: 0, count: LeafPaths.maxElements + 1)
@@ -60,7 +65,7 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
             let count = paths.paths[p].elementCount
             guard count <= Self.maxTabulatedElements else { continue }
             let size = (1 << count) * count
-            guard table.count + size <= Self.tableBudget else { continue }
+            guard table.count + size <= tableBudget else { continue }
             paths.paths[p].table = table.count
             let start = table.count
             table.append(contentsOf: repeatElement(0, count: size))
@@ -87,7 +92,7 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         memoElements = paths.paths.reduce(0) { longest, path in
             path.table < 0 && path.elementCount <= Self.maxMemoizedElements ? max(longest, path.elementCount) : longest
         }
-        splitTables = Self.splitTables(ensemble, paths)
+        splitTables = tables ? Self.splitTables(ensemble, paths) : [SplitTable?](repeating: nil, count: ensemble.trees.count)
     }
 
     private static func splitTables(_ ensemble: TreeEnsemble, _ paths: LeafPaths) -> [SplitTable?] {
