@@ -23,6 +23,11 @@ final class WinogradConv3x3: @unchecked Sendable {
     private let u: [PrepackedA]
     private let tilesY: Int, tilesX: Int
     private let paddedOutChannels: Int
+    /// Floats between the 36 transform points' planes of V and of M. Padded by one
+    /// cache line: planes a multiple of 4 KiB apart would all map to the same L1 sets,
+    /// and the transforms touch all 36 at once.
+    private var vStride: Int { g.channels * WinogradConv3x3.blockTiles + 16 }
+    private var mStride: Int { paddedOutChannels * WinogradConv3x3.blockTiles + 16 }
     /// Tiles per row rounded up to 8, so a group of 8 never spans two tile rows.
     private let rowTiles: Int
     /// The zero-bordered input copy: [channel][row][x mod 4][x / 4], phases of
@@ -137,8 +142,8 @@ final class WinogradConv3x3: @unchecked Sendable {
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
-        let vCount = 36 * g.channels * WinogradConv3x3.blockTiles
-        v = scratch.reserve(vCount + 36 * paddedOutChannels * WinogradConv3x3.blockTiles)
+        let vCount = 36 * vStride
+        v = scratch.reserve(vCount + 36 * mStride)
         m = v + vCount
         let plane = g.height * g.width
         let outPlane = poolAfter ? (g.outHeight / 2) * (g.outWidth / 2) : g.outHeight * g.outWidth
@@ -244,7 +249,7 @@ final class WinogradConv3x3: @unchecked Sendable {
                 let base = v + panel * c * 16 + ch * 16 + lane0
                 for r in 0 ..< 6 {
                     let row = WinogradConv3x3.bt(t[r * 6], t[r * 6 + 1], t[r * 6 + 2], t[r * 6 + 3], t[r * 6 + 4], t[r * 6 + 5])
-                    let step = c * tb
+                    let step = vStride
                     let at = base + r * 6 * step
                     UnsafeMutableRawPointer(at).storeBytes(of: row.0, as: V8.self)
                     UnsafeMutableRawPointer(at + step).storeBytes(of: row.1, as: V8.self)
@@ -290,13 +295,13 @@ final class WinogradConv3x3: @unchecked Sendable {
 
     /// M[ξ] = U[ξ] · V[ξ] for the 36 transform points.
     private func multiply() {
-        let k = g.outChannels, kp = paddedOutChannels, c = g.channels, tb = WinogradConv3x3.blockTiles
+        let k = g.outChannels, c = g.channels, tb = WinogradConv3x3.blockTiles
         let nr = Gemm.nr, mr = Gemm.mr
         let wide = KernelDispatch.wideGemm
         for xi in 0 ..< 36 {
             let (aPanels, stride) = u[xi].panels(scratch: edgeScratch, rows: k, k0: 0, depth: c)
-            let b = UnsafePointer(v + xi * c * tb)
-            let out = m + xi * kp * tb
+            let b = UnsafePointer(v + xi * vStride)
+            let out = m + xi * mStride
             var i = 0
             while i < k {
                 let a = aPanels + (i / mr) * stride
@@ -325,10 +330,9 @@ final class WinogradConv3x3: @unchecked Sendable {
             if count == 0 { group += 8; continue }
             let fullRow = count == 8 && oy + 4 <= oh && ox + 32 <= ow
             let origin = oy * ow + ox
-            let kp = paddedOutChannels
             for oc in 0 ..< k {
                 let src = m + oc * tb + group
-                for xi in 0 ..< 36 { mv[xi] = UnsafeRawPointer(src + xi * kp * tb).loadUnaligned(as: V8.self) }
+                for xi in 0 ..< 36 { mv[xi] = UnsafeRawPointer(src + xi * mStride).loadUnaligned(as: V8.self) }
                 let t = d + 16  // Aᵀ M: 4×6, after y's 16 entries
                 for s in 0 ..< 6 {
                     let col = WinogradConv3x3.at(mv[s], mv[6 + s], mv[12 + s], mv[18 + s], mv[24 + s], mv[30 + s])
