@@ -28,7 +28,7 @@ enum Pooling {
             }
             for oy in 0 ..< g.outHeight {
                 for ox in 0 ..< g.outWidth {
-                    var best = -Float.infinity
+                    var best = -Float.greatestFiniteMagnitude  // onnxruntime: a window in the padding gives lowest()
                     for ky in 0 ..< g.kernelH {
                         let iy = oy * g.strideH - g.padTop + ky * g.dilationH
                         guard iy >= 0, iy < g.height else { continue }

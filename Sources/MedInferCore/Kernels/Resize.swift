@@ -34,7 +34,10 @@ struct AxisResampling: Equatable {
     var index1: [Int32]
     var weight1: [Float]
 
-    init(inputLength: Int, outputLength: Int, scale: Float, mode: ResizeMode,
+    /// `scale` is the given scale, or nil when the output size was given: then the
+    /// mapping multiplies by input/output (as onnxruntime does), which is exact where
+    /// dividing by a rounded output/input is not (7 -> 4: 2 * 7/4 = 3.5, not 3.4999998).
+    init(inputLength: Int, outputLength: Int, scale: Float?, mode: ResizeMode,
          coordinates: ResizeCoordinateMode) {
         index0 = []; index1 = []; weight1 = []
         index0.reserveCapacity(outputLength)
@@ -62,20 +65,26 @@ struct AxisResampling: Equatable {
         }
     }
 
-    static func sourceCoordinate(_ x: Float, inputLength: Int, outputLength: Int, scale: Float,
+    static func sourceCoordinate(_ x: Float, inputLength: Int, outputLength: Int, scale: Float?,
                                  mode: ResizeCoordinateMode) -> Float {
+        // x / scale, or x * (input / output) when sizes were given.
+        func unscale(_ v: Float) -> Float {
+            if let scale { return v / scale }
+            return v * (Float(inputLength) / Float(outputLength))
+        }
+        let effectiveScale = scale ?? Float(outputLength) / Float(inputLength)
         switch mode {
-        case .halfPixel: return (x + 0.5) / scale - 0.5
+        case .halfPixel: return unscale(x + 0.5) - 0.5
         case .halfPixelSymmetric:
-            let adjustment = Float(outputLength) / (scale * Float(inputLength))
+            let adjustment = Float(outputLength) / (effectiveScale * Float(inputLength))
             let center = Float(inputLength) / 2
             let offset = center * (1 - adjustment)
-            return offset + (x + 0.5) / scale - 0.5
-        case .pytorchHalfPixel: return outputLength > 1 ? (x + 0.5) / scale - 0.5 : 0
+            return offset + unscale(x + 0.5) - 0.5
+        case .pytorchHalfPixel: return outputLength > 1 ? unscale(x + 0.5) - 0.5 : 0
         case .alignCorners:
             return outputLength == 1 ? 0 : x * Float(inputLength - 1) / Float(outputLength - 1)
-        case .asymmetric: return x / scale
-        case .tfHalfPixelForNN: return (x + 0.5) / scale
+        case .asymmetric: return unscale(x)
+        case .tfHalfPixelForNN: return unscale(x + 0.5)
         }
     }
 }

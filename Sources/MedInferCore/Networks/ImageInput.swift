@@ -51,9 +51,9 @@ public struct ImageInput {
         let scale: Float = fixedSize == nil ? 1 : Float(1.0 / 255.0)
         let plane = outH * outW
         // Vertical and horizontal sampling positions, as in tf.image.resize (half-pixel).
-        let ys = AxisResampling(inputLength: height, outputLength: outH, scale: Float(outH) / Float(height),
+        let ys = AxisResampling(inputLength: height, outputLength: outH, scale: nil,
                                 mode: .linear, coordinates: .halfPixel)
-        let xs = AxisResampling(inputLength: width, outputLength: outW, scale: Float(outW) / Float(width),
+        let xs = AxisResampling(inputLength: width, outputLength: outW, scale: nil,
                                 mode: .linear, coordinates: .halfPixel)
         let resize = outH != height || outW != width
         var rgb = [Float](repeating: 0, count: 3)

@@ -69,13 +69,16 @@ struct WindowParameters {
             let extent = dilations[i] * (kernel[i] - 1) + 1
             switch autoPad {
             case "NOTSET":
+                // As onnxruntime computes it: integer division truncating toward zero, so
+                // a window up to one stride larger than the padded input still gives one
+                // output (its out-of-range part reads as padding).
                 let span = spatial[i] + pads[i] + pads[i + n] - extent
-                guard span >= 0 else {
+                var o = (ceilMode && span > 0 ? (span + strides[i] - 1) / strides[i] : span / strides[i]) + 1
+                // A ceil_mode window must start inside the input or its left padding.
+                if ceilMode && o > 1 && (o - 1) * strides[i] >= spatial[i] + pads[i] { o -= 1 }
+                guard o >= 1 else {
                     throw .shapeMismatch("window \(extent) is larger than the padded input \(spatial[i] + pads[i] + pads[i + n]) on axis \(i)")
                 }
-                var o = (ceilMode ? (span + strides[i] - 1) / strides[i] : span / strides[i]) + 1
-                // A ceil_mode window must start inside the input or its left padding.
-                if ceilMode && (o - 1) * strides[i] >= spatial[i] + pads[i] { o -= 1 }
                 output[i] = o
             case "VALID":
                 guard spatial[i] >= extent else { throw .shapeMismatch("window \(extent) is larger than the input \(spatial[i])") }

@@ -46,24 +46,24 @@ extension Operators {
         var sizes: [Int]?
         if !isUpsample, let s = try c.constantInput(3, "sizes"), s.count > 0 { sizes = s.intValues.map { Int(clamping: $0) } }
         var outShape = x.shape
-        var axisScale = [Float](repeating: 1, count: rank)
+        var axisScale = [Float?](repeating: 1, count: rank)
         if let sizes {
             guard sizes.count == rank, sizes.allSatisfy({ $0 >= 1 && $0 < (1 << 24) }) else {
                 throw .shapeMismatch("sizes \(sizes) for input \(x.shape)")
             }
             outShape = sizes
-            for a in 0 ..< rank { axisScale[a] = x.shape[a] == 0 ? 1 : Float(sizes[a]) / Float(x.shape[a]) }
+            for a in 0 ..< rank { axisScale[a] = nil }
         } else if let scales {
             guard scales.count == rank, scales.allSatisfy({ $0 > 0 && $0.isFinite && $0 < 1e6 }) else {
                 throw .shapeMismatch("scales \(scales) for input \(x.shape)")
             }
-            axisScale = scales
+            axisScale = scales.map { $0 }
             for a in 0 ..< rank { outShape[a] = Int((Float(x.shape[a]) * scales[a]).rounded(.down)) }
         } else {
             throw .parse("neither scales nor sizes given")
         }
         if case .linear = mode {} else if coordinates == .tfHalfPixelForNN {} // both fine
-        let changed = (0 ..< rank).filter { outShape[$0] != x.shape[$0] || axisScale[$0] != 1 }
+        let changed = (0 ..< rank).filter { outShape[$0] != x.shape[$0] || (axisScale[$0] ?? 1) != 1 }
         if changed.isEmpty { return [x] }
         guard outShape.allSatisfy({ $0 > 0 }) else { throw .shapeMismatch("Resize to an empty shape \(outShape)") }
         let input = try c.builder.tensor(x)
