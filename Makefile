@@ -15,7 +15,7 @@ CFLAGS  ?= -std=c99 -O2 -Wall -Wextra -Werror
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.medinfer-deps
 
-.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan bench fuzz clean
+.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan bench fuzz clean batch-test
 
 demo: lib $(LIB_DIR)/score $(LIB_DIR)/classify
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
@@ -32,6 +32,7 @@ test: system-deps python-deps lib
 	Tests/CAPI/run.sh
 	$(PY) -m pytest -q Tests/Parity
 	$(MAKE) --no-print-directory lambda-test
+	$(MAKE) --no-print-directory batch-test
 
 # json-c headers and pkg-config are not on a fresh machine.
 system-deps:
@@ -41,9 +42,9 @@ system-deps:
 	fi
 
 python-deps: $(DEPS_STAMP)
-$(DEPS_STAMP): Tests/Parity/requirements.txt
+$(DEPS_STAMP): Tests/Parity/requirements.txt Tests/Batch/requirements.txt
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r Tests/Parity/requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r Tests/Parity/requirements.txt -r Tests/Batch/requirements.txt
 	@touch $@
 
 lib: system-deps
@@ -94,6 +95,10 @@ fuzz: system-deps
 bench: python-deps lib
 	$(PY) Benchmarks/run_all.py
 	$(PY) Benchmarks/cnn_bench.py --record
+
+# Dask and Spark end to end through the Python binding (Tests/Batch; needs Java 17+).
+batch-test: python-deps lib
+	$(PY) -m pytest -q Tests/Batch
 
 clean:
 	rm -rf .build .build-asan .build-fuzz
