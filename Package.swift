@@ -55,6 +55,9 @@ let package = Package(
         // libFuzzer target over every model reader (make fuzz); built plainly it replays
         // the committed regression inputs (make test).
         .executableTarget(name: "medinfer-fuzz-models", dependencies: ["MedInferCore"], path: "Fuzz/Models"),
+        // SGEMM throughput of the GEMM kernel (Benchmarks/gemm_bench.py runs it).
+        .executableTarget(name: "medinfer-bench-gemm", dependencies: ["MedInferCore"], path: "Benchmarks/Kernels",
+                          swiftSettings: releaseCodegen),
         .testTarget(name: "MedInferCoreTests", dependencies: ["MedInferCore"]),
         .testTarget(name: "MedInferTests", dependencies: ["MedInfer", "CMedInferABI"],
                     exclude: ["Fixtures"]),

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
 import medinfer  # noqa: E402
 
-SEEDS_PER_FAMILY = 12
+SEEDS_PER_FAMILY = 24
 TOLERANCE = 1e-5          # |got - expected| <= TOLERANCE * (1 + |expected|)
 # 3x3 convolutions run as Winograd F(4x4, 3x3), whose rounding error scales with the
 # tensor's magnitude rather than each element's: those families compare against
@@ -53,7 +53,7 @@ def test_operator_family_matches_onnxruntime(family: str) -> None:
     builder = onnx_graphs.BUILDERS[family]
     worst = 0.0
     for seed in range(SEEDS_PER_FAMILY):
-        rng = np.random.RandomState(1000 * (hash(family) % 1000) + seed)
+        rng = np.random.RandomState(1000 * (zlib.crc32(family.encode()) % 1000) + seed)
         model_bytes, inputs = builder(rng)
         expected = onnx_graphs.reference(model_bytes, inputs)
         net = medinfer.Network.from_bytes(model_bytes)

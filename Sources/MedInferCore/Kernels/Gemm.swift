@@ -15,10 +15,14 @@ enum Gemm {
     /// Rows and columns of one micro-tile: 6 rows × 16 columns = 12 ymm accumulators.
     static let mr = 6
     static let nr = 16
-    /// Depth of one packed block: a 16-column B panel of 256 rows is 16 KiB (L1).
-    static let kc = 256
-    /// Columns of B packed at once (KC×NC floats = 512 KiB, L2).
+    /// Depth of one packed block: two 16-column B panels of 384 rows are 48 KiB (L1).
+    /// KC, MC and NC were tuned with Benchmarks/gemm_bench.py on this machine.
+    static let kc = 384
+    /// Columns of B packed at once (KC×NC floats = 768 KiB).
     static let nc = 512
+    /// Rows of A per block: 480 × KC floats = 720 KiB, resident in L2 while the B
+    /// panels stream past.
+    static let mc = 480
 
     struct Epilogue {
         var alpha: Float = 1
@@ -57,33 +61,40 @@ enum Gemm {
                 b.pack(into: packedB, k0: k0, depth: depth, n0: n0, width: nWidth)
                 let (aPanels, aPanelStride) = a.panels(scratch: packedA, rows: m, k0: k0, depth: depth)
                 let wide = KernelDispatch.wideGemm
-                var j = 0
-                while j < nWidth {
-                    // Two full 16-column panels at once on AVX-512 (a 6×32 zmm tile).
-                    let pair = wide && nWidth - j >= 2 * nr
-                    let cols = min(nr, nWidth - j)
-                    let bPanel = packedB + j * depth
-                    var i = 0
-                    while i < m {
-                        let rows = min(mr, m - i)
-                        let aPanel = aPanels + (i / mr) * aPanelStride
-                        let cTile = c + i * ldc + n0 + j
-                        if pair && rows == mr {
-                            gemmMicroKernel6x32(depth: depth, a: aPanel, b0: bPanel, b1: bPanel + nr * depth,
-                                                c: cTile, ldc: ldc, accumulate: !first)
-                        } else {
-                            for half in 0 ..< (pair ? 2 : 1) {
-                                tile(depth: depth, a: aPanel, b: bPanel + half * nr * depth, c: cTile + half * nr,
-                                     ldc: ldc, rows: rows, cols: pair ? nr : cols, first: first, scratch: scratch)
+                // Row blocks of MC: their A panels (MC × KC) stay in L2 while every B
+                // panel of the block streams past them.
+                var i0 = 0
+                while i0 < m {
+                    let iEnd = min(m, i0 + mc)
+                    var j = 0
+                    while j < nWidth {
+                        // Two full 16-column panels at once on AVX-512 (a 6×32 zmm tile).
+                        let pair = wide && nWidth - j >= 2 * nr
+                        let cols = min(nr, nWidth - j)
+                        let bPanel = packedB + j * depth
+                        var i = i0
+                        while i < iEnd {
+                            let rows = min(mr, m - i)
+                            let aPanel = aPanels + (i / mr) * aPanelStride
+                            let cTile = c + i * ldc + n0 + j
+                            if pair && rows == mr {
+                                gemmMicroKernel6x32(depth: depth, a: aPanel, b0: bPanel, b1: bPanel + nr * depth,
+                                                    c: cTile, ldc: ldc, accumulate: !first)
+                            } else {
+                                for half in 0 ..< (pair ? 2 : 1) {
+                                    tile(depth: depth, a: aPanel, b: bPanel + half * nr * depth, c: cTile + half * nr,
+                                         ldc: ldc, rows: rows, cols: pair ? nr : cols, first: first, scratch: scratch)
+                                }
                             }
+                            if last {
+                                finish(c: c, ldc: ldc, rows: i ..< i + rows,
+                                       columns: n0 + j ..< n0 + j + (pair ? 2 * nr : cols), epilogue: epilogue)
+                            }
+                            i += mr
                         }
-                        if last {
-                            finish(c: c, ldc: ldc, rows: i ..< i + rows,
-                                   columns: n0 + j ..< n0 + j + (pair ? 2 * nr : cols), epilogue: epilogue)
-                        }
-                        i += mr
+                        j += pair ? 2 * nr : nr
                     }
-                    j += pair ? 2 * nr : nr
+                    i0 = iEnd
                 }
                 k0 += depth
             }

@@ -34,57 +34,60 @@ struct AxisResampling: Equatable {
     var index1: [Int32]
     var weight1: [Float]
 
-    /// `scale` is the given scale, or nil when the output size was given: then the
-    /// mapping multiplies by input/output (as onnxruntime does), which is exact where
-    /// dividing by a rounded output/input is not (7 -> 4: 2 * 7/4 = 3.5, not 3.4999998).
+    /// `scale` is the given scale, or nil when the output size was given. Matching
+    /// onnxruntime's nearest-pixel ties needs its arithmetic: with a given (float) scale
+    /// the source coordinate is computed in Float (1.5 / 0.3 rounds to 5.0 exactly); with
+    /// a given size, in Double from output/input (7 -> 4 asymmetric: 2 / (4/7) is 3.5,
+    /// where Float gives 3.4999998 and rounds the other way).
     init(inputLength: Int, outputLength: Int, scale: Float?, mode: ResizeMode,
          coordinates: ResizeCoordinateMode) {
         index0 = []; index1 = []; weight1 = []
         index0.reserveCapacity(outputLength)
         for x in 0 ..< outputLength {
-            let original = AxisResampling.sourceCoordinate(Float(x), inputLength: inputLength,
-                                                           outputLength: outputLength, scale: scale,
+            let original: Double
+            if let scale {
+                original = Double(AxisResampling.sourceCoordinate(Float(x), inputLength: inputLength,
+                                                                  outputLength: outputLength, scale: scale,
+                                                                  mode: coordinates))
+            } else {
+                original = AxisResampling.sourceCoordinate(Double(x), inputLength: inputLength, outputLength: outputLength,
+                                                           scale: Double(outputLength) / Double(inputLength),
                                                            mode: coordinates)
+            }
             switch mode {
             case .nearest(let rounding):
-                var i: Float
+                var i: Double
                 switch rounding {
                 case .roundPreferFloor: i = original == original.rounded(.down) + 0.5 ? original.rounded(.down) : original.rounded()
                 case .roundPreferCeil: i = original == original.rounded(.down) + 0.5 ? original.rounded(.up) : original.rounded()
                 case .floor: i = original.rounded(.down)
                 case .ceil: i = original.rounded(.up)
                 }
-                let clamped = Int32(Swift.max(0, Swift.min(Float(inputLength - 1), i)))
+                let clamped = Int32(Swift.max(0, Swift.min(Double(inputLength - 1), i)))
                 index0.append(clamped); index1.append(clamped); weight1.append(0)
             case .linear:
-                let x = Swift.max(0, Swift.min(original, Float(inputLength - 1)))
+                let x = Swift.max(0, Swift.min(original, Double(inputLength - 1)))
                 let i0 = Int(x.rounded(.down))
                 let i1 = Swift.min(i0 + 1, inputLength - 1)
-                index0.append(Int32(i0)); index1.append(Int32(i1)); weight1.append(x - Float(i0))
+                index0.append(Int32(i0)); index1.append(Int32(i1)); weight1.append(Float(x - Double(i0)))
             }
         }
     }
 
-    static func sourceCoordinate(_ x: Float, inputLength: Int, outputLength: Int, scale: Float?,
-                                 mode: ResizeCoordinateMode) -> Float {
-        // x / scale, or x * (input / output) when sizes were given.
-        func unscale(_ v: Float) -> Float {
-            if let scale { return v / scale }
-            return v * (Float(inputLength) / Float(outputLength))
-        }
-        let effectiveScale = scale ?? Float(outputLength) / Float(inputLength)
+    static func sourceCoordinate<T: BinaryFloatingPoint>(_ x: T, inputLength: Int, outputLength: Int, scale: T,
+                                                         mode: ResizeCoordinateMode) -> T {
         switch mode {
-        case .halfPixel: return unscale(x + 0.5) - 0.5
+        case .halfPixel: return (x + 0.5) / scale - 0.5
         case .halfPixelSymmetric:
-            let adjustment = Float(outputLength) / (effectiveScale * Float(inputLength))
-            let center = Float(inputLength) / 2
+            let adjustment = T(outputLength) / (scale * T(inputLength))
+            let center = T(inputLength) / 2
             let offset = center * (1 - adjustment)
-            return offset + unscale(x + 0.5) - 0.5
-        case .pytorchHalfPixel: return outputLength > 1 ? unscale(x + 0.5) - 0.5 : 0
+            return offset + (x + 0.5) / scale - 0.5
+        case .pytorchHalfPixel: return outputLength > 1 ? (x + 0.5) / scale - 0.5 : 0
         case .alignCorners:
-            return outputLength == 1 ? 0 : x * Float(inputLength - 1) / Float(outputLength - 1)
-        case .asymmetric: return unscale(x)
-        case .tfHalfPixelForNN: return unscale(x + 0.5)
+            return outputLength == 1 ? 0 : x * T(inputLength - 1) / T(outputLength - 1)
+        case .asymmetric: return x / scale
+        case .tfHalfPixelForNN: return (x + 0.5) / scale
         }
     }
 }
