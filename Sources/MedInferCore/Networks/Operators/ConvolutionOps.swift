@@ -8,19 +8,17 @@ import Musl
 /// (1-D inputs run as height-1 images). Pads, strides, dilations, groups, auto_pad and
 /// ceil_mode follow the ONNX operator definitions.
 
-final class ConvStep: NetworkStep {
-    let input: Int, output: Int, batch: Int, kernel: Conv2DKernel
-    init(input: Int, output: Int, batch: Int, kernel: Conv2DKernel) {
-        self.input = input; self.output = output; self.batch = batch; self.kernel = kernel
-    }
-    func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
-        kernel.run(input: slots[input], output: slots[output], batch: batch)
-    }
+/// A convolution kernel object (direct GEMM or Winograd) that runs one layer.
+protocol ConvolutionKernel: AnyObject {
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int)
 }
 
-final class WinogradConvStep: NetworkStep {
-    let input: Int, output: Int, batch: Int, kernel: WinogradConv3x3
-    init(input: Int, output: Int, batch: Int, kernel: WinogradConv3x3) {
+extension Conv2DKernel: ConvolutionKernel {}
+extension WinogradConv3x3: ConvolutionKernel {}
+
+final class ConvStep: NetworkStep {
+    let input: Int, output: Int, batch: Int, kernel: any ConvolutionKernel
+    init(input: Int, output: Int, batch: Int, kernel: any ConvolutionKernel) {
         self.input = input; self.output = output; self.batch = batch; self.kernel = kernel
     }
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
@@ -177,7 +175,7 @@ extension Operators {
             let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
                                                activation: activation?.0 ?? .identity, poolAfter: pool,
                                                scratch: c.builder.kernelScratch)
-            return try c.emit(WinogradConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
+            return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                           reading: [input], writing: [out])
         }
         let packed = try w.withFloats { (weights) throws(MedInferError) in

@@ -51,6 +51,18 @@ func rowMajorStrides(_ shape: [Int]) -> [Int] {
     return strides
 }
 
+/// Steps a multi-index to the next element in row-major order (the last axis fastest).
+@inline(__always)
+func advance(_ position: inout [Int], within shape: [Int]) {
+    var a = shape.count - 1
+    while a >= 0 {
+        position[a] += 1
+        if position[a] < shape[a] { return }
+        position[a] = 0
+        a -= 1
+    }
+}
+
 /// Flat source index for every element of `outShape`, given per-axis source indices.
 /// Refuses maps beyond `PlanBuilder.maxFoldedElements` (they are built while planning).
 func indexMap(outShape: [Int], sourceStrides: [Int], axisIndex: (Int, Int) -> Int) throws(MedInferError) -> [Int] {
@@ -65,13 +77,7 @@ func indexMap(outShape: [Int], sourceStrides: [Int], axisIndex: (Int, Int) -> In
         var offset = 0
         for a in 0 ..< outShape.count { offset += axisIndex(a, position[a]) * sourceStrides[a] }
         result[i] = offset
-        var a = outShape.count - 1
-        while a >= 0 {
-            position[a] += 1
-            if position[a] < outShape[a] { break }
-            position[a] = 0
-            a -= 1
-        }
+        advance(&position, within: outShape)
     }
     return result
 }
@@ -366,13 +372,7 @@ extension Operators {
                 else { offset += position[a] * strides[a - ir + 1] }
             }
             map[i] = offset + idx[flatIndex] * strides[axis]
-            var a = outShape.count - 1
-            while a >= 0 {
-                position[a] += 1
-                if position[a] < outShape[a] { break }
-                position[a] = 0
-                a -= 1
-            }
+            advance(&position, within: outShape)
         }
         return [try gatherElements(c, x, map: map, outShape: outShape)]
     }
@@ -491,13 +491,7 @@ extension Operators {
             var o = 0
             for a in 0 ..< rank where !reduced.contains(a) { o += position[a] * strides[a] }
             target[i] = o
-            var a = rank - 1
-            while a >= 0 {
-                position[a] += 1
-                if position[a] < x.shape[a] { break }
-                position[a] = 0
-                a -= 1
-            }
+            advance(&position, within: x.shape)
         }
         _ = sourceStrides
         let outCount = outShape.reduce(1, *)
