@@ -35,8 +35,13 @@ static void check_impl(int ok, int line, const char *fmt, ...) {
   fprintf(stderr, " (last error: %s)\n", medinfer_last_error());
 }
 #define CHECK(cond, ...) check_impl((cond) != 0, __LINE__, __VA_ARGS__)
-#define CHECK_STATUS(got, want, what) \
-  CHECK((got) == (want), "%s: status %s, expected %s", what, medinfer_status_name(got), medinfer_status_name(want))
+/* Evaluates `got` once: it is usually the call under test. */
+#define CHECK_STATUS(got, want, what)                                                        \
+  do {                                                                                      \
+    int status_ = (got);                                                                    \
+    CHECK(status_ == (want), "%s: status %s, expected %s", what, medinfer_status_name(status_), \
+          medinfer_status_name(want));                                                      \
+  } while (0)
 
 static char *path_join(const char *dir, const char *name) {
   size_t n = strlen(dir) + strlen(name) + 2;
