@@ -55,10 +55,16 @@ def timed(fn, rounds: int) -> list[float]:
 
 
 STARTUP_SNIPPET = r"""
-import sys, time, os
+import sys, time, os, resource
 sys.path.insert(0, {python!r})
 import numpy as np
 x = np.load({x!r})
+def rss_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1])
+open("/proc/self/clear_refs", "w").write("5")  # resets the peak (VmHWM) to the current RSS
+base_kb = rss_kb("VmRSS:")
 if {engine!r} == "medinfer":
     import medinfer  # the library itself is loaded (dlopen) by the first call below
     t0 = time.perf_counter()
@@ -75,11 +81,11 @@ t1 = time.perf_counter()
 run()
 t2 = time.perf_counter()
 warm = min((lambda: (lambda a: (run(), time.perf_counter() - a)[1])(time.perf_counter()))() for _ in range(5))
-print(t1 - t0, t2 - t1, warm)
+print(t1 - t0, t2 - t1, warm, rss_kb("VmHWM:") - base_kb)
 """
 
 
-def startup(engine: str, model: Path, x_path: Path) -> tuple[float, float]:
+def startup(engine: str, model: Path, x_path: Path) -> tuple[float, float, float]:
     """(load, first run minus a warm run) in a fresh process, imports excluded; of 5
     processes, the one with the smallest total."""
     code = STARTUP_SNIPPET.format(python=str(ROOT / "python"), x=str(x_path), engine=engine, model=str(model))
@@ -87,8 +93,8 @@ def startup(engine: str, model: Path, x_path: Path) -> tuple[float, float]:
     for _ in range(5):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}).stdout.split()
-        load, first, warm = map(float, out)
-        results.append((load, first - warm))
+        load, first, warm, grown_kb = map(float, out)
+        results.append((load, first - warm, grown_kb / 1024))
     return min(results, key=lambda r: r[0] + r[1])
 
 
@@ -134,8 +140,8 @@ def main() -> None:
     x_path = Path("/tmp/medinfer_cnn_bench_input.npy")
     np.save(x_path, read_ppm(images[0])[None].astype(np.float32))
     model = ROOT / "examples" / "models" / "skin_cnn.onnx"
-    ours_load, ours_first = startup("medinfer", model, x_path)
-    ort_load, ort_first = startup("onnxruntime", model, x_path)
+    ours_load, ours_first, ours_mb = startup("medinfer", model, x_path)
+    ort_load, ort_first, ort_mb = startup("onnxruntime", model, x_path)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     print(f"{'model':<20}{'image':<26}{'onnxruntime ms':>15}{'medinfer ms':>13}{'speedup':>9}{'max |diff|':>12}")
@@ -145,13 +151,16 @@ def main() -> None:
     print(f"start-up (fresh process, load + first run - warm run): medinfer {(ours_load + ours_first) * 1e3:.1f} ms "
           f"(load {ours_load * 1e3:.1f}), onnxruntime {(ort_load + ort_first) * 1e3:.1f} ms (load {ort_load * 1e3:.1f}); "
           f"ratio {(ort_load + ort_first) / (ours_load + ours_first):.1f}x")
+    print(f"peak memory of loading the model and classifying one 600x450 image (growth of the process's peak RSS "
+          f"beyond Python + numpy): medinfer {ours_mb:.1f} MB, onnxruntime {ort_mb:.1f} MB")
     print(f"times are the minimum of {args.rounds} runs per engine (medians in the JSON); kernels: "
           f"{os.environ.get('MEDINFER_ISA', 'auto')} ISA; peak RSS of this process {peak_kb / 1024:.0f} MB")
     if args.record:
         out = ROOT / "Benchmarks" / "results"
         out.mkdir(exist_ok=True)
         record = {"rows": rows, "startup": {"medinfer_load_s": ours_load, "medinfer_first_extra_s": ours_first,
-                                             "onnxruntime_load_s": ort_load, "onnxruntime_first_extra_s": ort_first}}
+                                             "onnxruntime_load_s": ort_load, "onnxruntime_first_extra_s": ort_first},
+                  "peak_memory_mb": {"medinfer": ours_mb, "onnxruntime": ort_mb}}
         (out / "cnn.json").write_text(json.dumps(record, indent=2))
         lines = ["| model | image | onnxruntime ms | medinfer ms | speedup | max abs diff |", "|---|---|---|---|---|---|"]
         for r in rows:
@@ -160,6 +169,8 @@ def main() -> None:
         lines.append("")
         lines.append(f"Start-up (fresh process: load model + first run - warm run): MedInfer "
                      f"{(ours_load + ours_first) * 1e3:.1f} ms, onnxruntime {(ort_load + ort_first) * 1e3:.1f} ms.")
+        lines.append(f"Peak memory of loading and classifying one 600x450 image (peak RSS growth beyond Python "
+                     f"and numpy): MedInfer {ours_mb:.1f} MB, onnxruntime {ort_mb:.1f} MB.")
         (out / "cnn.md").write_text("\n".join(lines) + "\n")
 
 
