@@ -319,7 +319,7 @@ final class WinogradConv3x3: @unchecked Sendable {
     private func transformOutput(_ out: UnsafeMutablePointer<Float>, firstTile: Int, tiles: Int) {
         let k = g.outChannels, tb = WinogradConv3x3.blockTiles
         let oh = g.outHeight, ow = g.outWidth, outPlane = oh * ow
-        let y = d, mv = t
+        let y = d
         let isRelu = activation == .relu, isIdentity = activation == .identity
         var group = 0
         while group < tiles {
@@ -330,13 +330,45 @@ final class WinogradConv3x3: @unchecked Sendable {
             if count == 0 { group += 8; continue }
             let fullRow = count == 8 && oy + 4 <= oh && ox + 32 <= ow
             let origin = oy * ow + ox
+            let poolFast = poolAfter && count == 8 && ty * 2 + 2 <= oh / 2 && tx * 2 + 16 <= ow / 2
+            let rowBytes = mStride * 4
             for oc in 0 ..< k {
-                let src = m + oc * tb + group
-                for xi in 0 ..< 36 { mv[xi] = UnsafeRawPointer(src + xi * mStride).loadUnaligned(as: V8.self) }
+                // Columns first, straight from M (6 strided vector loads per column).
+                let src = UnsafeRawPointer(m + oc * tb + group)
                 let t = d + 16  // Aᵀ M: 4×6, after y's 16 entries
                 for s in 0 ..< 6 {
-                    let col = WinogradConv3x3.at(mv[s], mv[6 + s], mv[12 + s], mv[18 + s], mv[24 + s], mv[30 + s])
+                    let p = src + s * rowBytes
+                    let col = WinogradConv3x3.at(p.loadUnaligned(as: V8.self),
+                                                 p.loadUnaligned(fromByteOffset: 6 * rowBytes, as: V8.self),
+                                                 p.loadUnaligned(fromByteOffset: 12 * rowBytes, as: V8.self),
+                                                 p.loadUnaligned(fromByteOffset: 18 * rowBytes, as: V8.self),
+                                                 p.loadUnaligned(fromByteOffset: 24 * rowBytes, as: V8.self),
+                                                 p.loadUnaligned(fromByteOffset: 30 * rowBytes, as: V8.self))
                     t[s] = col.0; t[6 + s] = col.1; t[12 + s] = col.2; t[18 + s] = col.3
+                }
+                if poolFast && (isRelu || isIdentity) {
+                    // Pool the raw sums, then add the bias and apply Relu to the 4 pooled
+                    // vectors: max and Relu commute, and max(a + b, c + b) = max(a, c) + b.
+                    @inline(__always) func mx(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
+                    let r0 = WinogradConv3x3.at(t[0], t[1], t[2], t[3], t[4], t[5])
+                    let r1 = WinogradConv3x3.at(t[6], t[7], t[8], t[9], t[10], t[11])
+                    var p00 = mx(mx(r0.0, r0.1), mx(r1.0, r1.1)), p01 = mx(mx(r0.2, r0.3), mx(r1.2, r1.3))
+                    let r2 = WinogradConv3x3.at(t[12], t[13], t[14], t[15], t[16], t[17])
+                    let r3 = WinogradConv3x3.at(t[18], t[19], t[20], t[21], t[22], t[23])
+                    var p10 = mx(mx(r2.0, r2.1), mx(r3.0, r3.1)), p11 = mx(mx(r2.2, r2.3), mx(r3.2, r3.3))
+                    let b = V8(repeating: bias[oc])
+                    p00 += b; p01 += b; p10 += b; p11 += b
+                    if isRelu {
+                        let zero = V8()
+                        p00 = mx(p00, zero); p01 = mx(p01, zero); p10 = mx(p10, zero); p11 = mx(p11, zero)
+                    }
+                    let pw = ow / 2
+                    let row = UnsafeMutableRawPointer(out + oc * (oh / 2) * pw + (ty * 2) * pw + tx * 2)
+                    row.storeBytes(of: SIMD16<Float>(p00[0], p01[0], p00[1], p01[1], p00[2], p01[2], p00[3], p01[3],
+                                                     p00[4], p01[4], p00[5], p01[5], p00[6], p01[6], p00[7], p01[7]), as: SIMD16<Float>.self)
+                    (row + pw * 4).storeBytes(of: SIMD16<Float>(p10[0], p11[0], p10[1], p11[1], p10[2], p11[2], p10[3], p11[3],
+                                                                p10[4], p11[4], p10[5], p11[5], p10[6], p11[6], p10[7], p11[7]), as: SIMD16<Float>.self)
+                    continue
                 }
                 let b = V8(repeating: bias[oc])
                 for r in 0 ..< 4 {
