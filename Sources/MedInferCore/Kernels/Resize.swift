@@ -97,19 +97,45 @@ enum Resize {
     static func axis(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                      outer: Int, inputLength: Int, inner: Int, resampling r: AxisResampling) {
         let outputLength = r.index0.count
-        for o in 0 ..< outer {
-            let src = input + o * inputLength * inner
-            let dst = output + o * outputLength * inner
-            for x in 0 ..< outputLength {
-                let a = src + Int(r.index0[x]) * inner
-                let b = src + Int(r.index1[x]) * inner
-                let w = r.weight1[x]
-                let d = dst + x * inner
-                if w == 0 {
-                    d.update(from: a, count: inner)
-                } else {
-                    let wa = 1 - w
-                    for i in 0 ..< inner { d[i] = a[i] * wa + b[i] * w }
+        r.index0.withUnsafeBufferPointer { i0 in
+            r.index1.withUnsafeBufferPointer { i1 in
+                r.weight1.withUnsafeBufferPointer { w1 in
+                    for o in 0 ..< outer {
+                        let src = input + o * inputLength * inner
+                        let dst = output + o * outputLength * inner
+                        if inner == 1 {
+                            // The last axis of NCHW: a gather and a blend per output.
+                            for x in 0 ..< outputLength {
+                                let w = w1[x]
+                                dst[x] = src[Int(i0[x])] * (1 - w) + src[Int(i1[x])] * w
+                            }
+                            continue
+                        }
+                        if inner == 3 {
+                            // Interleaved RGB rows (NHWC images): one pixel per step.
+                            for x in 0 ..< outputLength {
+                                let a = src + Int(i0[x]) * 3, b = src + Int(i1[x]) * 3
+                                let w = w1[x], wa = 1 - w
+                                let d = dst + x * 3
+                                d[0] = a[0] * wa + b[0] * w
+                                d[1] = a[1] * wa + b[1] * w
+                                d[2] = a[2] * wa + b[2] * w
+                            }
+                            continue
+                        }
+                        for x in 0 ..< outputLength {
+                            let a = src + Int(i0[x]) * inner
+                            let b = src + Int(i1[x]) * inner
+                            let w = w1[x]
+                            let d = dst + x * inner
+                            if w == 0 {
+                                d.update(from: a, count: inner)
+                            } else {
+                                let wa = 1 - w
+                                for i in 0 ..< inner { d[i] = a[i] * wa + b[i] * w }
+                            }
+                        }
+                    }
                 }
             }
         }

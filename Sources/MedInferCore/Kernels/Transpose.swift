@@ -61,8 +61,20 @@ enum Transpose {
         }
     }
 
-    /// out[c][r] = in[r][c], in 32×32 blocks.
+    /// out[c][r] = in[r][c], in 32×32 blocks; a few columns (NHWC -> NCHW of an RGB
+    /// image) as one strided pass per column.
     static func transpose2D(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        if cols <= 4 {
+            for c in 0 ..< cols {
+                let dst = output + c * rows
+                var src = input + c
+                for r in 0 ..< rows {
+                    dst[r] = src.pointee
+                    src += cols
+                }
+            }
+            return
+        }
         let block = 32
         var r0 = 0
         while r0 < rows {
