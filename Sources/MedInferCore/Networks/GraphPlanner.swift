@@ -10,6 +10,9 @@ final class GraphPlanner {
     private var graphOutputs: Set<String> = []
     /// Nodes folded into an earlier node: their output is that node's output.
     private var fused: [Int: String] = [:]
+    /// Convolutions whose input was multiplied by a constant scalar that was folded into
+    /// their weights instead (node index -> scale).
+    var inputScale: [Int: Float] = [:]
 
     init(model: NetworkModel) {
         self.model = model

@@ -130,7 +130,10 @@ extension Operators {
 
     static func conv(_ c: NodeContext) throws(MedInferError) -> [PlanValue] {
         let x = try c.input(0)
-        guard let w = try c.constantInput(1, "weights") else { throw .parse("Conv without weights") }
+        guard var w = try c.constantInput(1, "weights") else { throw .parse("Conv without weights") }
+        // A scalar the producer of the input left for the weights (see Operators.binary).
+        let inputScale = c.planner.inputScale[c.index]
+        if let s = inputScale { w = ConstTensor(shape: w.shape, floats: w.floatValues.map { $0 * s }) }
         let (n, channels, h, width) = try imageShape(x.shape)
         guard w.shape.count == x.shape.count else { throw .shapeMismatch("weights \(w.shape) for input \(x.shape)") }
         let group = try c.int("group", 1)
@@ -165,7 +168,7 @@ extension Operators {
         // Packed (and transformed) weights depend only on the weights and the layer's
         // channel counts: made once per model, shared by every plan and session.
         let cache = c.planner.model.weightCache
-        let weightKey = c.node.inputs[1] + "|" + c.node.outputs[0]
+        let weightKey = c.node.inputs[1] + "|" + c.node.outputs[0] + (inputScale.map { "|x\($0.bitPattern)" } ?? "")
         if WinogradConv3x3.applies(to: geometry) && ConvolutionAlgorithm.winogradEnabled {
             let packed = try w.withFloats { (weights) throws(MedInferError) in
                 cache.value(weightKey + "|winograd") {

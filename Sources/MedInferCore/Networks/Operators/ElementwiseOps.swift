@@ -29,7 +29,18 @@ final class UnaryStep: NetworkStep {
 
 extension Operators {
     static func binary(_ c: NodeContext, _ op: BinaryOperator) throws(MedInferError) -> [PlanValue] {
-        try binaryValues(c, try c.input(0), try c.input(1), op)
+        let x = try c.input(0), y = try c.input(1)
+        // x * s feeding only a convolution: the scale moves into the convolution's
+        // weights (Conv(s x) = Conv with s W, zero padding included), saving a pass
+        // over the image (Keras' Rescaling(1/255) before the first Conv2D).
+        if op == .mul, case .tensor = x, let k = y.constant, k.isFloat, k.count == 1, k.shape.count <= 1,
+           let (index, next) = c.planner.soleConsumer(of: c.node.outputs[0]), next.opType == "Conv",
+           next.inputs.first == c.node.outputs[0], next.inputs.count >= 2,
+           c.planner.values[next.inputs[1]]?.constant != nil {
+            c.planner.inputScale[index] = k.floatValues[0]
+            return [x]
+        }
+        return try binaryValues(c, x, y, op)
     }
 
     static func binaryValues(_ c: NodeContext, _ x: PlanValue, _ y: PlanValue, _ op: BinaryOperator)
