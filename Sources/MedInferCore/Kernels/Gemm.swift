@@ -310,11 +310,11 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
 
     /// Packs a row-major rows × depth matrix.
     convenience init(rows: Int, depth: Int, rowMajor source: UnsafePointer<Float>) {
-        self.init(rows: rows, depth: depth, rowStride: depth, source: source)
+        self.init(rows: rows, depth: depth, rowStride: depth, columnStride: 1, source: source)
     }
 
-    /// Packs a matrix whose row r starts at source + r * rowStride (contiguous along depth).
-    init(rows: Int, depth: Int, rowStride: Int, source: UnsafePointer<Float>) {
+    /// Packs the matrix whose element (r, p) is source[r * rowStride + p * columnStride].
+    init(rows: Int, depth: Int, rowStride: Int, columnStride: Int, source: UnsafePointer<Float>) {
         self.rows = rows
         self.depth = depth
         let mr = Gemm.mr
@@ -324,11 +324,12 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
         storage.initialize(repeating: 0, count: count)
         for panel in 0 ..< panels {
             for r in 0 ..< mr where panel * mr + r < rows {
-                let row = source + (panel * mr + r) * rowStride
+                var src = source + (panel * mr + r) * rowStride
                 var dst = storage + panel * depth * mr + r
-                for p in 0 ..< depth {
-                    dst.pointee = row[p]
+                for _ in 0 ..< depth {
+                    dst.pointee = src.pointee
                     dst += mr
+                    src += columnStride
                 }
             }
         }

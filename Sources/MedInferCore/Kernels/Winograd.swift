@@ -65,16 +65,16 @@ final class WinogradConv3x3: @unchecked Sendable {
         let u: [PrepackedA]
         init(_ weights: UnsafePointer<Float>, outChannels k: Int, channels c: Int) {
             // U = G g Gᵀ per (output, input) channel pair (in Double), laid out [ξ][K][C].
+            // Laid out [K][C][36] so the transform writes sequentially; packing then reads
+            // each point's K × C matrix with a stride of 36.
             let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * k * c)
             defer { transformed.deallocate() }
-            for oc in 0 ..< k {
-                for ic in 0 ..< c {
-                    WinogradConv3x3.transformKernel(weights + (oc * c + ic) * 9) { xi, value in
-                        transformed[(xi * k + oc) * c + ic] = value
-                    }
-                }
+            for pair in 0 ..< k * c {
+                WinogradConv3x3.transformKernel(weights + pair * 9, into: transformed + pair * 36)
             }
-            u = (0 ..< 36).map { xi in PrepackedA(rows: k, depth: c, rowMajor: transformed + xi * k * c) }
+            u = (0 ..< 36).map { xi in
+                PrepackedA(rows: k, depth: c, rowStride: c * 36, columnStride: 36, source: transformed + xi)
+            }
         }
     }
 
@@ -109,34 +109,35 @@ final class WinogradConv3x3: @unchecked Sendable {
         d.deallocate(); t.deallocate()
     }
 
-    /// G g Gᵀ for one 3×3 kernel (row-major), giving the 6×6 transform-domain weights,
-    /// computed in Double so the transform adds no rounding of its own.
+    /// G g Gᵀ for one 3×3 kernel (row-major), giving the 6×6 transform-domain weights
+    /// row-major in `out`, computed in Double so the transform adds no rounding of its own.
     @inline(__always)
-    static func transformKernel(_ w: UnsafePointer<Float>, _ store: (Int, Float) -> Void) {
-        // G k (6×3): rows of G applied to the kernel's columns.
-        var gk = (Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
-                  Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
-                  Double(0), Double(0), Double(0), Double(0), Double(0), Double(0))
-        withUnsafeMutableBytes(of: &gk) { raw in
-            let t = raw.bindMemory(to: Double.self)
+    static func transformKernel(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        // G k (6×3): the rows of G applied to the kernel's columns.
+        var t = (Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
+                 Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
+                 Double(0), Double(0), Double(0), Double(0), Double(0), Double(0))
+        withUnsafeMutableBytes(of: &t) { raw in
+            let gk = raw.baseAddress!.assumingMemoryBound(to: Double.self)
             for j in 0 ..< 3 {
                 let k0 = Double(w[j]), k1 = Double(w[3 + j]), k2 = Double(w[6 + j])
-                t[j] = k0 / 4
-                t[3 + j] = -(k0 + k1 + k2) / 6
-                t[6 + j] = -(k0 - k1 + k2) / 6
-                t[9 + j] = k0 / 24 + k1 / 12 + k2 / 6
-                t[12 + j] = k0 / 24 - k1 / 12 + k2 / 6
-                t[15 + j] = k2
+                gk[j] = k0 / 4
+                gk[3 + j] = -(k0 + k1 + k2) / 6
+                gk[6 + j] = -(k0 - k1 + k2) / 6
+                gk[9 + j] = k0 / 24 + k1 / 12 + k2 / 6
+                gk[12 + j] = k0 / 24 - k1 / 12 + k2 / 6
+                gk[15 + j] = k2
             }
             // (G k) Gᵀ (6×6): the same rows of G applied to each row of G k.
             for i in 0 ..< 6 {
-                let a = t[i * 3], b = t[i * 3 + 1], c = t[i * 3 + 2]
-                store(i * 6, Float(a / 4))
-                store(i * 6 + 1, Float(-(a + b + c) / 6))
-                store(i * 6 + 2, Float(-(a - b + c) / 6))
-                store(i * 6 + 3, Float(a / 24 + b / 12 + c / 6))
-                store(i * 6 + 4, Float(a / 24 - b / 12 + c / 6))
-                store(i * 6 + 5, Float(c))
+                let a = gk[i * 3], b = gk[i * 3 + 1], c = gk[i * 3 + 2]
+                let o = out + i * 6
+                o[0] = Float(a / 4)
+                o[1] = Float(-(a + b + c) / 6)
+                o[2] = Float(-(a - b + c) / 6)
+                o[3] = Float(a / 24 + b / 12 + c / 6)
+                o[4] = Float(a / 24 - b / 12 + c / 6)
+                o[5] = Float(c)
             }
         }
     }
