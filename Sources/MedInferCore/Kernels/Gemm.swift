@@ -297,8 +297,7 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
         self.depth = depth
         let mr = Gemm.mr
         let panels = (rows + mr - 1) / mr
-        storage = .allocate(capacity: max(1, panels * mr * depth))
-        storage.initialize(repeating: 0, count: max(1, panels * mr * depth))
+        storage = calloc(max(1, panels * mr * depth), MemoryLayout<Float>.stride)!.assumingMemoryBound(to: Float.self)
         for panel in 0 ..< panels {
             for p in 0 ..< depth {
                 for r in 0 ..< mr where panel * mr + r < rows {
@@ -320,8 +319,8 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
         let mr = Gemm.mr
         let panels = (rows + mr - 1) / mr
         let count = max(1, panels * mr * depth)
-        storage = .allocate(capacity: count)
-        storage.initialize(repeating: 0, count: count)
+        // Zeroed by calloc: only the padding rows rely on it, every other entry is written.
+        storage = calloc(count, MemoryLayout<Float>.stride)!.assumingMemoryBound(to: Float.self)
         for panel in 0 ..< panels {
             for r in 0 ..< mr where panel * mr + r < rows {
                 var src = source + (panel * mr + r) * rowStride
@@ -335,7 +334,7 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
         }
     }
 
-    deinit { storage.deallocate() }
+    deinit { free(storage) }
 
     func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)
         -> (UnsafePointer<Float>, panelStride: Int)

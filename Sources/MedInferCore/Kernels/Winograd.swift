@@ -93,8 +93,9 @@ final class WinogradConv3x3: @unchecked Sendable {
         paddedHeight = tilesY * 4 + 2
         phaseLength = rowTiles + 1   // tile tx reads phase entries tx and tx + 1
         let paddedCount = c * paddedHeight * 4 * phaseLength
-        padded = .allocate(capacity: paddedCount)
-        padded.initialize(repeating: 0, count: paddedCount)
+        // calloc: the zero border comes from zero pages, never written or even touched
+        // unless a tile reads it (the plan costs no page faults for it).
+        padded = calloc(paddedCount, MemoryLayout<Float>.stride)!.assumingMemoryBound(to: Float.self)
         let tb = WinogradConv3x3.blockTiles
         v = UnsafeMutablePointer(bitPattern: 64)!
         // Rows rounded up to the micro-kernel's 6, so every GEMM tile is a full tile
@@ -105,7 +106,7 @@ final class WinogradConv3x3: @unchecked Sendable {
     }
 
     deinit {
-        edgeScratch.deallocate(); padded.deallocate()
+        edgeScratch.deallocate(); free(padded)
         d.deallocate(); t.deallocate()
     }
 
