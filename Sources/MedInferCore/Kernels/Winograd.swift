@@ -96,7 +96,6 @@ final class WinogradConv3x3: @unchecked Sendable {
         // calloc: the zero border comes from zero pages, never written or even touched
         // unless a tile reads it (the plan costs no page faults for it).
         padded = calloc(paddedCount, MemoryLayout<Float>.stride)!.assumingMemoryBound(to: Float.self)
-        let tb = WinogradConv3x3.blockTiles
         v = UnsafeMutablePointer(bitPattern: 64)!
         // Rows rounded up to the micro-kernel's 6, so every GEMM tile is a full tile
         // (the packed weights' extra rows are zero; their products are never read).
