@@ -15,7 +15,7 @@ CFLAGS  ?= -std=c99 -O2 -Wall -Wextra -Werror
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.medinfer-deps
 
-.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan bench fuzz clean batch-test
+.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan tsan bench fuzz clean batch-test
 
 demo: lib $(LIB_DIR)/score $(LIB_DIR)/classify
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
@@ -73,6 +73,11 @@ parity: python-deps lib
 asan: system-deps
 	$(SWIFT) build -c debug --product medinfer --sanitize=address --scratch-path .build-asan
 	MEDINFER_ASAN_LIB_DIR=.build-asan/debug Tests/CAPI/run.sh asan
+
+# The threaded C API tests against a library built with ThreadSanitizer.
+tsan: system-deps
+	$(SWIFT) build -c debug --product medinfer --sanitize=thread --scratch-path .build-tsan
+	MEDINFER_TSAN_LIB_DIR=.build-tsan/debug Tests/CAPI/run.sh tsan
 
 # libFuzzer + ASan over every model reader for FUZZ_SECONDS (see Fuzz/README.md).
 FUZZ_SECONDS ?= 60

@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import MedInferCore
-import Synchronization
 
 /// What a `medinfer_model*` points to: the compiled model plus the C strings the query
 /// functions hand out, made once at load so that queries never allocate and the
@@ -18,7 +17,7 @@ final class ModelHandle {
     let inputNames: [UnsafeMutablePointer<CChar>]
     let outputNames: [UnsafeMutablePointer<CChar>]
     /// Built on the first SHAP requests, under the lock; immutable once built.
-    private let explainerSlot = Mutex<ExplainerState>(ExplainerState())
+    private let explainerSlot = Locked<ExplainerState>(ExplainerState())
 
     init(_ forest: CompiledForest) {
         trees = forest

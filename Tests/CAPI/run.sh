@@ -8,6 +8,8 @@
 #                                  MEDINFER_ASAN_LIB_DIR=.build-asan/debug Tests/CAPI/run.sh asan
 #                                (`make asan` does both); the C programs are built with the
 #                                Swift toolchain's clang and -fsanitize=address
+#   Tests/CAPI/run.sh tsan       test_threads and test_network against a library built with
+#                                ThreadSanitizer, in $MEDINFER_TSAN_LIB_DIR (`make tsan`)
 #   Tests/CAPI/run.sh valgrind   test_capi under valgrind memcheck (--leak-check=full; the Swift
 #                                runtime's metadata caches are suppressed in valgrind.supp),
 #                                release library; takes about 4 minutes
@@ -65,6 +67,20 @@ case "$MODE" in
         # Swift's crash handler would muddle ASan's report.
         export SWIFT_BACKTRACE=enable=no
         ;;
+    tsan)
+        LIB_DIR=${MEDINFER_TSAN_LIB_DIR:?set MEDINFER_TSAN_LIB_DIR to the directory of a TSan-built libmedinfer.so (make tsan)}
+        SWIFT_BIN=$(swift_bin_dir)
+        CC_USED=${TSAN_CC:-$SWIFT_BIN/clang}
+        SWIFT_RUNTIME=$SWIFT_BIN/../lib/swift/linux
+        # the toolchain's TSan runtime needs libdispatch and the blocks runtime
+        CFLAGS_USED=(-std=c99 -O1 -g -fsanitize=thread -Wall -Wextra -Werror -pthread -fuse-ld=lld
+                     -L"$SWIFT_RUNTIME" -ldispatch -lBlocksRuntime -Wl,-rpath,"$SWIFT_RUNTIME")
+        OUT=.build/capi/tsan
+        export LD_LIBRARY_PATH=$SWIFT_RUNTIME${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
+        export MEDINFER_TEST_QUICK=1
+        export SWIFT_BACKTRACE=enable=no
+        ;;
     valgrind)
         LIB_DIR=${MEDINFER_LIB_DIR:-.build/release}
         command -v valgrind >/dev/null || { echo "run.sh: valgrind is not installed" >&2; exit 1; }
@@ -79,7 +95,7 @@ case "$MODE" in
         export SWIFT_BACKTRACE=enable=no
         ;;
     *)
-        echo "usage: $0 [asan|valgrind]" >&2
+        echo "usage: $0 [asan|tsan|valgrind]" >&2
         exit 2
         ;;
 esac
@@ -122,6 +138,18 @@ step() { # step NAME COMMAND...: runs a command, records a failure
 }
 
 # --- test_capi ---------------------------------------------------------------------------
+if [ "$MODE" = tsan ]; then
+    # Races are what TSan looks for: the threaded tests (one tree model: a debug TSan
+    # build scores ~100x slower, and the locks are the same for every model).
+    step "test_network (tsan)" "$OUT/test_network" "$ROOT"
+    step "test_threads ${MODELS[0]} (tsan)" "$OUT/test_threads" "${MODELS[0]}"
+    echo
+    if [ ${#FAILED[@]} -ne 0 ]; then
+        echo "C API tests ($MODE): ${#FAILED[@]} step(s) failed:"; printf '  %s\n' "${FAILED[@]}"; exit 1
+    fi
+    echo "C API tests ($MODE): all steps passed"
+    exit 0
+fi
 step "test_capi" "${RUN[@]}" "$OUT/test_capi" "$ROOT"
 step "test_network" "${RUN[@]}" "$OUT/test_network" "$ROOT"
 

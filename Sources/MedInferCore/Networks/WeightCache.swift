@@ -1,10 +1,8 @@
-import Synchronization
-
 /// Layer weights in the form kernels want (packed GEMM panels, Winograd transforms),
 /// made on first use and then shared by every plan of every session of one model.
 /// The objects are immutable; the lock guards only the lookup table.
 final class WeightCache: @unchecked Sendable {
-    private let table = Mutex<[String: any AnyObject & Sendable]>([:])
+    private let table = Locked<[String: any AnyObject & Sendable]>([:])
 
     func value<T: AnyObject & Sendable>(_ key: String, make: () -> T) -> T {
         if let found = table.withLock({ $0[key] }) as? T { return found }
