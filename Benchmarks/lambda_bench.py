@@ -32,12 +32,11 @@ import statistics
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests" / "Lambda"))
-from emulator import Emulator  # noqa: E402
+from emulator import Emulator, unpack_zip  # noqa: E402
 from events import FEATURES, make_events  # noqa: E402
 
 ZIP = ROOT / ".build" / "lambda" / "medinfer-noshow-lambda.zip"
@@ -51,13 +50,7 @@ SEED_ESTIMATE = 5442.0
 
 
 def unpack(folder: Path) -> Path:
-    with zipfile.ZipFile(ZIP) as z:
-        for info in z.infolist():
-            z.extract(info, folder)
-            mode = info.external_attr >> 16 & 0o777
-            if mode:
-                os.chmod(folder / info.filename, mode)
-    return folder / "bootstrap"
+    return unpack_zip(ZIP, folder) / "bootstrap"
 
 
 def pin_children(cpus: list[int]):

@@ -27,7 +27,9 @@ import subprocess
 import threading
 import time
 import uuid
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 PREFIX = "/2018-06-01/runtime"
 MAX_POST = 8 << 20  # what the emulator accepts in a POST (Lambda's own limit is 6 MB)
@@ -259,3 +261,14 @@ class Emulator:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def unpack_zip(zip_path: Path, folder: Path) -> Path:
+    """Extracts the deployment zip as Lambda does (keeping file modes); returns `folder`."""
+    with zipfile.ZipFile(zip_path) as z:
+        for info in z.infolist():
+            z.extract(info, folder)
+            mode = info.external_attr >> 16 & 0o777
+            if mode:
+                os.chmod(folder / info.filename, mode)
+    return folder

@@ -21,13 +21,12 @@ import statistics
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator import Emulator  # noqa: E402
+from emulator import Emulator, unpack_zip  # noqa: E402
 from events import FEATURES, MAX_BATCH, Checker, Event, _dump, make_events  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,13 +41,7 @@ def package(tmp_path_factory) -> Path:
     if not ZIP.exists():
         pytest.fail(f"{ZIP} does not exist: run `make lambda-zip`")
     folder = tmp_path_factory.mktemp("task")
-    with zipfile.ZipFile(ZIP) as z:
-        for info in z.infolist():
-            z.extract(info, folder)
-            mode = info.external_attr >> 16 & 0o777
-            if mode:
-                os.chmod(folder / info.filename, mode)
-    return folder
+    return unpack_zip(ZIP, folder)
 
 
 def run_events(command, events: list[Event], checker: Checker, env=None, stderr_path=None, timeout=120.0,

@@ -80,6 +80,21 @@ def use_library(path: str | os.PathLike | None) -> None:
     os.environ["MEDINFER_LIBRARY"] = path
 
 
+def driver_model(model_path: str | os.PathLike, library_path: str | os.PathLike | None,
+                 ship: bool) -> tuple[str, str | None, Any, list[str]]:
+    """On the client/driver: absolute model and library paths (the loaded library's when
+    shipping and none is given), the model, and its feature names."""
+    model_path = os.path.abspath(os.fspath(model_path))
+    if library_path is None and ship:
+        from ._native import library_path as loaded_library_path
+
+        library_path = loaded_library_path()
+    library = os.path.abspath(os.fspath(library_path)) if library_path is not None else None
+    model = get_model(model_path, library)
+    names = model.feature_names or [f"f{i}" for i in range(model.n_features)]
+    return model_path, library, model, names
+
+
 def get_model(model_path: str | os.PathLike, library_path: str | os.PathLike | None = None) -> Any:
     """The Model at `model_path`, loaded at most once per process (cached by real path).
     Thread-safe: worker threads of one process share the immutable model."""

@@ -70,14 +70,7 @@ def score_dask(ddf: dd.DataFrame, model_path: str | os.PathLike, k: int = 3,
     The model is also loaded here, on the client, to read its feature names (the meta's
     driver categories) and to check ddf's columns before any task runs. `ship=True`
     uploads the library and the model with `client` (default: the current Client)."""
-    model_path = os.path.abspath(os.fspath(model_path))
-    if library_path is None and ship:
-        from ._native import library_path as loaded_library_path
-
-        library_path = loaded_library_path()
-    library = os.path.abspath(os.fspath(library_path)) if library_path is not None else None
-    model = batch.get_model(model_path, library)
-    names = model.feature_names or [f"f{i}" for i in range(model.n_features)]
+    model_path, library, model, names = batch.driver_model(model_path, library_path, ship)
 
     columns = [str(c) for c in ddf.columns]
     for name in ([id_column] if id_column is not None else []) + list(names):

@@ -104,14 +104,7 @@ def score_spark(sdf: Any, model_path: str | os.PathLike, k: int = 3,
     read its feature names and check sdf's columns and types before any task runs."""
     spark = sdf.sparkSession
     sc = spark.sparkContext
-    model_path = os.path.abspath(os.fspath(model_path))
-    if library_path is None and ship:
-        from ._native import library_path as loaded_library_path
-
-        library_path = loaded_library_path()
-    library = os.path.abspath(os.fspath(library_path)) if library_path is not None else None
-    model = batch.get_model(model_path, library)
-    names = model.feature_names or [f"f{i}" for i in range(model.n_features)]
+    model_path, library, model, names = batch.driver_model(model_path, library_path, ship)
     k = min(k, len(names))
 
     from pyspark.sql.types import BooleanType, NumericType
