@@ -1,6 +1,6 @@
 # Installation and distribution (issue 10), included by the top-level Makefile.
 #
-#   make install [PREFIX=/usr/local] [DESTDIR=]   header, libmedinfer.so.X.Y.Z + SONAME
+#   make install [PREFIX=/usr/local] [DESTDIR=]   header, libmedinfer.so.<ABI>.X.Y.Z + SONAME
 #                          symlinks, lib/pkgconfig/medinfer.pc, lib/cmake/MedInfer/
 #   make uninstall [PREFIX=...] [DESTDIR=]        removes exactly what install put there
 #   make wheel             dist/medinfer-X.Y.Z-py3-none-linux_<arch>.whl (the .so inside)
@@ -16,7 +16,8 @@
 MEDINFER_VERSION := $(shell cat VERSION)
 MEDINFER_ABI     := $(shell sed -n 's/^\#define MEDINFER_ABI_VERSION \([0-9]*\).*/\1/p' include/medinfer.h)
 MEDINFER_SONAME  := libmedinfer.so.$(MEDINFER_ABI)
-MEDINFER_REAL    := libmedinfer.so.$(MEDINFER_VERSION)
+# The file's name: the SONAME plus the release (libmedinfer.so.1.0.1.0 for ABI 1, 0.1.0).
+MEDINFER_REAL    := $(MEDINFER_SONAME).$(MEDINFER_VERSION)
 MEDINFER_ARCH    := $(shell uname -m)
 
 PREFIX     ?= /usr/local
@@ -68,7 +69,7 @@ install: version-check
 	ln -sfn $(MEDINFER_REAL) $(_lib)/$(MEDINFER_SONAME)
 	ln -sfn $(MEDINFER_SONAME) $(_lib)/libmedinfer.so
 	sed -e 's/@VERSION@/$(MEDINFER_VERSION)/g' packaging/medinfer.pc.in > $(_pc)/medinfer.pc
-	sed -e 's/@VERSION@/$(MEDINFER_VERSION)/g' -e 's/@ABI@/$(MEDINFER_ABI)/g' \
+	sed -e 's/@VERSION@/$(MEDINFER_VERSION)/g' -e 's/@ABI@/$(MEDINFER_ABI)/g' -e 's/@REAL@/$(MEDINFER_REAL)/g' \
 	    packaging/MedInferConfig.cmake.in > $(_cmake)/MedInferConfig.cmake
 	sed -e 's/@VERSION@/$(MEDINFER_VERSION)/g' packaging/MedInferConfigVersion.cmake.in \
 	    > $(_cmake)/MedInferConfigVersion.cmake
@@ -107,6 +108,7 @@ dist: lib version-check abi-check wheel
 	rm -rf $(PKG_BUILD)/bin-stage
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKG_BUILD)/bin-stage PREFIX=/$(BIN_NAME) > /dev/null
 	cp README.md CHANGELOG.md docs/install.md $(PKG_BUILD)/bin-stage/$(BIN_NAME)/
+	strip --strip-unneeded $(PKG_BUILD)/bin-stage/$(BIN_NAME)/lib/$(MEDINFER_REAL)  # dynamic symbols stay
 	[ ! -f LICENSE ] || cp LICENSE $(PKG_BUILD)/bin-stage/$(BIN_NAME)/
 	tar -C $(PKG_BUILD)/bin-stage --owner=0 --group=0 --numeric-owner -czf $(DIST_DIR)/$(BIN_NAME).tar.gz $(BIN_NAME)
 	cd $(DIST_DIR) && rm -f SHA256SUMS && sha256sum medinfer-$(MEDINFER_VERSION).tar.gz $(BIN_NAME).tar.gz \
