@@ -44,7 +44,7 @@ $(PKG_BUILD)/print_version: packaging/print_version.c include/medinfer.h $(LIB)
 
 # VERSION, the built library, the Swift constant it comes from and the Python package agree.
 version-check: $(PKG_BUILD)/print_version
-	@got="$$($(PKG_BUILD)/print_version)" || { echo "version-check: $$got: ABI version differs from the header's" >&2; exit 1; }; \
+	@got="$$($(PKG_BUILD)/print_version)" || { echo "version-check: $(PKG_BUILD)/print_version failed ('$$got'): the library's ABI version differs from the header's, or $(LIB_DIR)/$(MEDINFER_SONAME) is missing (make lib creates it)" >&2; exit 1; }; \
 	want="$(MEDINFER_VERSION) $(MEDINFER_ABI)"; \
 	if [ "$$got" != "$$want" ]; then \
 	    echo "version-check: libmedinfer.so reports '$$got' (version ABI), VERSION and medinfer.h say '$$want';" >&2; \
