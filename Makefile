@@ -33,6 +33,7 @@ test: system-deps python-deps lib
 	$(PY) -m pytest -q Tests/Parity
 	$(MAKE) --no-print-directory lambda-test
 	$(MAKE) --no-print-directory batch-test
+	$(MAKE) --no-print-directory dist-test
 
 # json-c headers and pkg-config are not on a fresh machine.
 system-deps:
@@ -49,6 +50,7 @@ $(DEPS_STAMP): Tests/Parity/requirements.txt Tests/Batch/requirements.txt
 
 lib: system-deps
 	$(SWIFT) build -c release --product medinfer
+	@ln -sfn libmedinfer.so $(LIB_DIR)/libmedinfer.so.1  # its SONAME, for hosts linked in the build tree
 
 $(LIB_DIR)/score: examples/c/score.c include/medinfer.h lib
 	$(CC) $(CFLAGS) -Iinclude $< -L$(LIB_DIR) -lmedinfer -Wl,-rpath,'$$ORIGIN' -o $@
@@ -109,3 +111,4 @@ clean:
 	rm -rf .build .build-asan .build-fuzz
 
 include examples/lambda/lambda.mk
+include packaging/packaging.mk

@@ -49,6 +49,7 @@ let package = Package(
                     "-static-stdlib",
                     "-Xlinker", "--no-undefined",
                     "-Xlinker", "--version-script=Sources/MedInfer/exports.map",
+                    "-Xlinker", "-soname=libmedinfer.so.1",
                 ], .when(configuration: .release)),
             ]
         ),

@@ -191,13 +191,13 @@ def test_runtime_api_gone_or_hostile(package, tmp_path):
 
 def test_zip_contents(package):
     names = {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()}
-    assert {"bootstrap", "noshow.mdi", "lib/libmedinfer.so", "lib/libjson-c.so.5", "lib/libstdc++.so.6",
+    assert {"bootstrap", "noshow.mdi", "lib/libmedinfer.so.1", "lib/libjson-c.so.5", "lib/libstdc++.so.6",
             "lib/libgcc_s.so.1"} <= names, names
     assert ZIP.stat().st_size < 10_000_000
     assert os.access(package / "bootstrap", os.X_OK)
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     ldd = subprocess.run(["ldd", str(package / "bootstrap")], capture_output=True, text=True, env=env).stdout
-    for soname in ["libmedinfer.so", "libjson-c.so.5", "libstdc++.so.6", "libgcc_s.so.1"]:
+    for soname in ["libmedinfer.so.1", "libjson-c.so.5", "libstdc++.so.6", "libgcc_s.so.1"]:
         line = next(line for line in ldd.splitlines() if line.strip().startswith(soname))
         assert str(package / "lib") in line, line
 

@@ -6,7 +6,7 @@ Layout of the zip (Lambda unpacks it to /var/task):
 
     bootstrap            the custom runtime (RPATH $ORIGIN/lib)
     noshow.mdi           the model as a MedInfer tree file
-    lib/libmedinfer.so   (RUNPATH $ORIGIN)
+    lib/libmedinfer.so.1 (its SONAME; RUNPATH $ORIGIN)
     lib/libjson-c.so.5, lib/libstdc++.so.6, lib/libgcc_s.so.1 ... every shared library
                          `ldd` resolves for bootstrap and libmedinfer.so except glibc's own
 
@@ -54,6 +54,13 @@ def ldd(path: Path, library_dir: Path | None = None) -> dict[str, str]:
     return found
 
 
+def library_soname(path: Path) -> str:
+    """The library's DT_SONAME (libmedinfer.so.1): the name bootstrap asks the loader for."""
+    out = subprocess.run(["readelf", "-d", str(path)], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"Library soname: \[(.+?)\]", out)
+    return m.group(1) if m else path.name
+
+
 def newest_glibc(path: Path) -> tuple[tuple[int, ...], list[str]]:
     """The newest GLIBC_x.y version `path` imports, and the symbols that need it."""
     if not shutil.which("objdump"):
@@ -94,14 +101,15 @@ def main() -> int:
     (stage / "lib").mkdir(parents=True)
     strip_copy(args.bootstrap, stage / "bootstrap")
     os.chmod(stage / "bootstrap", 0o755)
-    strip_copy(args.library, stage / "lib" / "libmedinfer.so")
-    os.chmod(stage / "lib" / "libmedinfer.so", 0o755)
+    library_name = library_soname(args.library)
+    strip_copy(args.library, stage / "lib" / library_name)
+    os.chmod(stage / "lib" / library_name, 0o755)
     shutil.copyfile(args.model, stage / args.model.name)
 
     shipped = {}
     for binary in (args.bootstrap, args.library):
         for soname, resolved in ldd(binary, args.library.parent).items():
-            if soname == "libmedinfer.so" or GLIBC_LIBS.match(soname):
+            if soname == library_name or GLIBC_LIBS.match(soname):
                 continue
             shipped[soname] = Path(resolved)
     for soname, resolved in sorted(shipped.items()):
@@ -112,7 +120,7 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("LD_LIBRARY_PATH", None)
     staged = subprocess.run(["ldd", str(stage / "bootstrap")], check=True, capture_output=True, text=True, env=env).stdout
-    for soname in ["libmedinfer.so", *shipped]:
+    for soname in [library_name, *shipped]:
         m = re.search(rf"^\s*{re.escape(soname)}\s+=>\s+(\S+)", staged, re.M)
         if not m or Path(m.group(1)).resolve().parent != (stage / "lib").resolve():
             raise SystemExit(f"package: the staged bootstrap does not load {soname} from lib/:\n{staged}")
