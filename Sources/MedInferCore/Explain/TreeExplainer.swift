@@ -21,6 +21,9 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
     private let zeroFractions: UnsafeMutablePointer<Double>
     private let featuresPointer: UnsafeMutablePointer<Int32>
     private let largestTree: Int
+    /// Per tree, the split nodes reachable from the root: the only ones a row is sent
+    /// through (validation checks reachable nodes; a file may hold unreachable ones).
+    private let reachableSplits: [[Int32]]
     /// Most features on a path that is memoized per batch (0: none is), sizing the memo.
     private let memoElements: Int
     /// Whole-tree tables (see `SplitTable`), one per tree or nil.
@@ -89,6 +92,18 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         featuresPointer = .allocate(capacity: max(paths.features.count, 1))
         featuresPointer.initialize(from: paths.features, count: paths.features.count)
         largestTree = ensemble.trees.reduce(0) { max($0, $1.nodes.count) }
+        reachableSplits = ensemble.trees.map { tree in
+            var splits: [Int32] = []
+            var stack = [0]
+            while let id = stack.popLast() {
+                let node = tree.nodes[id]
+                if node.isLeaf { continue }
+                splits.append(Int32(id))
+                stack.append(Int(node.rightChild))
+                stack.append(Int(node.leftChild))
+            }
+            return splits.sorted()
+        }
         memoElements = paths.paths.reduce(0) { longest, path in
             path.table < 0 && path.elementCount <= Self.maxMemoizedElements ? max(longest, path.elementCount) : longest
         }
@@ -100,7 +115,19 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
         var weights = [Double](repeating: 0, count: LeafPaths.maxElements + 1)
         var factors = [Double](repeating: 0, count: LeafPaths.maxElements)
         return ensemble.trees.enumerated().map { t, tree in
-            let splits = tree.nodes.indices.filter { !tree.nodes[$0].isLeaf }
+            // The splits reachable from the root: validation checks only those (a file may
+            // hold unreachable nodes, e.g. pruned ones), so only those may be evaluated.
+            var splits: [Int] = []
+            var stack = [0]
+            while let id = stack.popLast() {
+                let node = tree.nodes[id]
+                if node.isLeaf { continue }
+                splits.append(id)
+                stack.append(Int(node.rightChild))
+                stack.append(Int(node.leftChild))
+                if splits.count > maxTabulatedSplits { break }
+            }
+            splits.sort()
             guard tree.leafWidth == 1, !splits.isEmpty, splits.count <= maxTabulatedSplits else { return nil }
             var features: [Int32] = []
             for s in splits where !features.contains(tree.nodes[s].feature) { features.append(tree.nodes[s].feature) }
@@ -309,11 +336,14 @@ public final class TreeExplainer: @unchecked Sendable {  // immutable after init
                 tree.nodes.withUnsafeBufferPointer { nodes in
                 tree.categorySets.withUnsafeBufferPointer { sets in
                 tree.values.withUnsafeBufferPointer { values in
-                    for r in 0..<rows {
-                        let x = xs + r * m
-                        let rowDecisions = decisions + r * stride
-                        for i in 0..<stride where !nodes[i].isLeaf {
-                            rowDecisions[i] = nodes[i].goesLeft(x[Int(nodes[i].feature)], categorySets: sets)
+                    reachableSplits[t].withUnsafeBufferPointer { splits in
+                        for r in 0..<rows {
+                            let x = xs + r * m
+                            let rowDecisions = decisions + r * stride
+                            for i in splits {
+                                let node = nodes[Int(i)]
+                                rowDecisions[Int(i)] = node.goesLeft(x[Int(node.feature)], categorySets: sets)
+                            }
                         }
                     }
                     for p in paths.treeStart[t]..<paths.treeStart[t + 1] {

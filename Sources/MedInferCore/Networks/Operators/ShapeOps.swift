@@ -146,14 +146,23 @@ extension Operators {
             }
         }
         let total = x.shape.reduce(1, *)
+        // Target dimensions come from the file: multiply with overflow checks.
+        func product(_ dims: [Int]) -> Int? {
+            var p = 1
+            for d in dims {
+                let (q, overflow) = p.multipliedReportingOverflow(by: d)
+                if overflow { return nil }
+                p = q
+            }
+            return p
+        }
         if let i = inferred {
-            let known = shape.reduce(1, *)
-            guard known > 0, total % known == 0 else {
+            guard let known = product(shape), known > 0, total % known == 0 else {
                 throw .shapeMismatch("cannot reshape \(x.shape) to \(requested)")
             }
             shape[i] = total / known
         }
-        guard shape.reduce(1, *) == total else { throw .shapeMismatch("cannot reshape \(x.shape) (\(total) elements) to \(shape)") }
+        guard product(shape) == total else { throw .shapeMismatch("cannot reshape \(x.shape) (\(total) elements) to \(shape)") }
         return [alias(x, shape)]
     }
 
@@ -279,7 +288,8 @@ extension Operators {
             let chunk = (x.shape[axis] + n - 1) / n
             sizes = (0 ..< n).map { i in max(0, min(chunk, x.shape[axis] - i * chunk)) }
         }
-        guard sizes.count == count, sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == x.shape[axis] else {
+        guard sizes.count == count, sizes.allSatisfy({ $0 >= 0 && $0 <= x.shape[axis] }),
+              sizes.reduce(0, +) == x.shape[axis] else {
             throw .shapeMismatch("split sizes \(sizes) do not divide axis \(axis) of \(x.shape) into \(count) outputs")
         }
         var results: [PlanValue] = []
