@@ -277,17 +277,24 @@ int medinfer_shap_interaction_values(const medinfer_model *model, const float *f
 /* The largest tensor rank the API passes. */
 #define MEDINFER_MAX_RANK 8
 
-/* Receive the number of graph inputs / outputs of an ONNX model (initializers are not
- * inputs). INVALID_ARGUMENT for tree models. */
+/* Receives the number of graph inputs of an ONNX model (initializers are not inputs).
+ * Errors: INVALID_ARGUMENT (NULL, tree model). Thread-safe. */
 int medinfer_network_input_count(const medinfer_model *model, size_t *out_count);
+
+/* Receives the number of graph outputs of an ONNX model.
+ * Errors: INVALID_ARGUMENT (NULL, tree model). Thread-safe. */
 int medinfer_network_output_count(const medinfer_model *model, size_t *out_count);
 
-/* Receive the name and declared shape of input / output `index`. `dims` receives up to
+/* Receives the name and declared shape of input `index` (0-based). `dims` receives up to
  * `capacity` dimensions, -1 for a dimension the file leaves open (dynamic batch, image
  * height and width); `out_rank` receives the rank (0 when the file declares no shape).
- * The name is owned by the model. */
+ * The name is owned by the model. Errors: INVALID_ARGUMENT (NULL, tree model, index out
+ * of range, dims NULL with capacity > 0). Thread-safe. */
 int medinfer_network_input(const medinfer_model *model, size_t index, const char **out_name,
                            int64_t *dims, size_t capacity, size_t *out_rank);
+
+/* Receives the name and declared shape of output `index` (0-based); arguments, ownership
+ * and errors as for medinfer_network_input(). Thread-safe. */
 int medinfer_network_output(const medinfer_model *model, size_t index, const char **out_name,
                             int64_t *dims, size_t capacity, size_t *out_rank);
 

@@ -25,22 +25,23 @@ final class SessionHandle {
     }
 }
 
+/// Shared body of the two count queries.
+private func portCount(_ function: String, _ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?,
+                       input: Bool) -> Int32 {
+    cEntryPoint { () throws(MedInferError) in
+        let network = try ModelHandle.from(model, in: function).requireNetwork(function)
+        try required(out, "out_count", in: function).pointee = input ? network.inputs.count : network.outputs.count
+    }
+}
+
 @_cdecl("medinfer_network_input_count")
 public func medinfer_network_input_count(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    cEntryPoint { () throws(MedInferError) in
-        let function = "medinfer_network_input_count"
-        let network = try ModelHandle.from(model, in: function).requireNetwork(function)
-        try required(out, "out_count", in: function).pointee = network.inputs.count
-    }
+    portCount("medinfer_network_input_count", model, out, input: true)
 }
 
 @_cdecl("medinfer_network_output_count")
 public func medinfer_network_output_count(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    cEntryPoint { () throws(MedInferError) in
-        let function = "medinfer_network_output_count"
-        let network = try ModelHandle.from(model, in: function).requireNetwork(function)
-        try required(out, "out_count", in: function).pointee = network.outputs.count
-    }
+    portCount("medinfer_network_output_count", model, out, input: false)
 }
 
 private func describePort(_ function: String, _ model: OpaquePointer?, _ index: Int, input: Bool,

@@ -140,25 +140,8 @@ struct ProtobufReader {
     mutating func appendFloats(_ wire: WireType, to values: inout [Float], limit: Int, field: String)
         throws(MedInferError)
     {
-        if wire == .lengthDelimited {
-            let range = try readLengthDelimited()
-            guard range.count % 4 == 0 else {
-                throw .parse("\(context).\(field): packed floats of \(range.count) bytes (not a multiple of 4)")
-            }
-            guard values.count + range.count / 4 <= limit else {
-                throw .outOfMemory("\(context).\(field): more than \(limit) values")
-            }
-            values.reserveCapacity(values.count + range.count / 4)
-            var offset = range.lowerBound
-            while offset < range.upperBound {
-                values.append(Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
-                offset += 4
-            }
-        } else if wire == .fixed32 {
-            guard values.count < limit else { throw .outOfMemory("\(context).\(field): more than \(limit) values") }
-            values.append(try readFloat())
-        } else {
-            throw .parse("\(context).\(field): wire type \(wire.rawValue) where floats are expected")
+        try appendFixedWidth(wire, single: .fixed32, to: &values, limit: limit, field: field, what: "floats") {
+            Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt32.self)))
         }
     }
 
@@ -166,24 +149,39 @@ struct ProtobufReader {
     mutating func appendDoubles(_ wire: WireType, to values: inout [Double], limit: Int, field: String)
         throws(MedInferError)
     {
+        try appendFixedWidth(wire, single: .fixed64, to: &values, limit: limit, field: field, what: "doubles") {
+            Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: $1, as: UInt64.self)))
+        }
+    }
+
+    /// Repeated fixed-width values (MemoryLayout<T>.size bytes each): one length-delimited
+    /// run of whole values, or one value per field of wire type `single`.
+    private mutating func appendFixedWidth<T>(_ wire: WireType, single: WireType, to values: inout [T], limit: Int,
+                                              field: String, what: String,
+                                              decode: (UnsafeRawBufferPointer, Int) -> T) throws(MedInferError)
+    {
+        let width = MemoryLayout<T>.size
+        let range: Range<Int>
         if wire == .lengthDelimited {
-            let range = try readLengthDelimited()
-            guard range.count % 8 == 0 else {
-                throw .parse("\(context).\(field): packed doubles of \(range.count) bytes (not a multiple of 8)")
+            range = try readLengthDelimited()
+            guard range.count % width == 0 else {
+                throw .parse("\(context).\(field): packed \(what) of \(range.count) bytes (not a multiple of \(width))")
             }
-            guard values.count + range.count / 8 <= limit else {
-                throw .outOfMemory("\(context).\(field): more than \(limit) values")
-            }
-            var offset = range.lowerBound
-            while offset < range.upperBound {
-                values.append(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))))
-                offset += 8
-            }
-        } else if wire == .fixed64 {
-            guard values.count < limit else { throw .outOfMemory("\(context).\(field): more than \(limit) values") }
-            values.append(Double(bitPattern: try readFixed64()))
+        } else if wire == single {
+            guard end - position >= width else { throw .parse("\(context): truncated \(what) at byte \(position)") }
+            range = position ..< position + width
+            position += width
         } else {
-            throw .parse("\(context).\(field): wire type \(wire.rawValue) where doubles are expected")
+            throw .parse("\(context).\(field): wire type \(wire.rawValue) where \(what) are expected")
+        }
+        guard values.count + range.count / width <= limit else {
+            throw .outOfMemory("\(context).\(field): more than \(limit) values")
+        }
+        values.reserveCapacity(values.count + range.count / width)
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            values.append(decode(base, offset))
+            offset += width
         }
     }
 

@@ -138,7 +138,7 @@ extension Operators {
         guard w.shape.count == x.shape.count else { throw .shapeMismatch("weights \(w.shape) for input \(x.shape)") }
         let group = try c.int("group", 1)
         let outChannels = w.shape[0]
-        guard group >= 1, channels % group == 0, outChannels % group == 0, w.shape[1] * group == channels else {
+        guard group >= 1, channels % group == 0, outChannels % group == 0, w.shape[1] == channels / group else {
             throw .shapeMismatch("weights \(w.shape) with group \(group) do not fit \(channels) input channels")
         }
         let kernel = try c.ints("kernel_shape") ?? Array(w.shape[2...])

@@ -334,8 +334,11 @@ extension Operators {
             let axis = try c.axis(Int(clamping: a), rank: rank)
             guard seen.insert(axis).inserted else { throw .parse("axis \(a) repeated") }
             let dim = Int64(x.shape[axis])
-            let st = steps?[i] ?? 1
-            guard st != 0 else { throw .parse("step 0 on axis \(a)") }
+            // A step longer than the axis takes one element, like dim + 1: bounding it keeps
+            // the count arithmetic below from overflowing on a file's Int64.max.
+            let given = steps?[i] ?? 1
+            guard given != 0 else { throw .parse("step 0 on axis \(a)") }
+            let st = given > 0 ? min(given, dim + 1) : max(given, -(dim + 1))
             var s = starts[i], e = ends[i]
             if s < 0 { s += dim }
             if e < 0 { e += dim }
@@ -472,7 +475,8 @@ extension Operators {
         let span = Double(l) - Double(s)
         let n = max(0, Int((span / Double(d)).rounded(.up)))
         guard n <= 1 << 24 else { throw .outOfMemory("Range of \(n) values") }
-        return [.constant(ConstTensor(shape: [n], ints: (0 ..< n).map { s + Int64($0) * d }, type: start.elementType))]
+        // Wrapping arithmetic: start and delta come from the file and may overflow.
+        return [.constant(ConstTensor(shape: [n], ints: (0 ..< n).map { s &+ Int64($0) &* d }, type: start.elementType))]
     }
 
     enum Reduction { case sum, prod, mean, max, min }
