@@ -162,7 +162,7 @@ class Stream:
         change applies from the next push on. NaN and Inf are rejected."""
         row = np.require(values, dtype=np.float32, requirements="C").reshape(-1)
         _check(self._lib.medinfer_stream_set_static(self._live(), name.encode() if name is not None else None,
-                                                   row.ctypes.data if row.size else None, row.size))
+                                                   row.ctypes.data, row.size))
 
     def push(self, sample: Any) -> np.ndarray:
         """Appends one time step (the features, raw values) and returns the model's first
@@ -171,7 +171,7 @@ class Stream:
         values = np.require(sample, dtype=np.float32, requirements="C").reshape(-1)
         count = ctypes.c_size_t()
         status = self._lib.medinfer_stream_push(self.network._handle, self._live(),
-                                                values.ctypes.data if values.size else None, values.size,
+                                                values.ctypes.data, values.size,
                                                 self._out.ctypes.data, self._out.size, ctypes.byref(count))
         if status == _BUFFER_TOO_SMALL and count.value > self._out.size:  # not consumed: retry
             self._out = np.empty(count.value, dtype=np.float32)
