@@ -155,6 +155,9 @@ class Stream:
                                                             ctypes.byref(handle)))
         self._handle = handle
         self._out = np.empty(_values_per_sequence(network) or 1, dtype=np.float32)
+        self._push = self._lib.medinfer_stream_push
+        self._count = ctypes.c_size_t()
+        self._count_ref = ctypes.byref(self._count)
 
     def set_static(self, values: Any, name: str | None = None) -> None:
         """Sets a static input (one row, e.g. [sex, age, height, weight]); `name` may be
@@ -168,17 +171,21 @@ class Stream:
         """Appends one time step (the features, raw values) and returns the model's first
         output for the sequence so far (a new array). A rejected sample (NaN, Inf, wrong
         size) raises MedInferError and leaves the stream exactly as it was."""
-        values = np.require(sample, dtype=np.float32, requirements="C").reshape(-1)
-        count = ctypes.c_size_t()
-        status = self._lib.medinfer_stream_push(self.network._handle, self._live(),
-                                                values.ctypes.data, values.size,
-                                                self._out.ctypes.data, self._out.size, ctypes.byref(count))
+        # A bed pushes a few values at a time, so the per-call Python work matters as
+        # much as the step itself: skip conversions when the sample is already float32.
+        if isinstance(sample, np.ndarray) and sample.dtype == np.float32 and sample.flags.c_contiguous:
+            values = sample
+        else:
+            values = np.require(sample, dtype=np.float32, requirements="C")
+        count = self._count
+        status = self._push(self.network._handle, self._live(), values.ctypes.data, values.size,
+                            self._out.ctypes.data, self._out.size, self._count_ref)
         if status == _BUFFER_TOO_SMALL and count.value > self._out.size:  # not consumed: retry
             self._out = np.empty(count.value, dtype=np.float32)
-            status = self._lib.medinfer_stream_push(self.network._handle, self._live(), values.ctypes.data,
-                                                    values.size, self._out.ctypes.data, self._out.size,
-                                                    ctypes.byref(count))
-        _check(status)
+            status = self._push(self.network._handle, self._live(), values.ctypes.data, values.size,
+                                self._out.ctypes.data, self._out.size, self._count_ref)
+        if status:
+            _check(status)
         return self._out[: count.value].copy()
 
     @property
