@@ -1,19 +1,9 @@
 /// Turns a graph plus concrete input shapes into an `ExecutionPlan`: infers every shape,
 /// folds what is computable now (the Shape/Gather/Concat/Reshape chains exporters emit
 /// become constants), fuses activations into the producing Conv/Gemm/MatMul, and emits
-/// runtime steps for the rest.
+/// runtime steps for the rest. A subgraph (a Loop body, an If branch) is planned by a
+/// child planner that shares the builder and sees the enclosing graph's values.
 final class GraphPlanner {
-    let model: NetworkModel
-    let builder = PlanBuilder()
-    var values: [String: PlanValue] = [:]
-    private var consumers: [String: [Int]] = [:]
-    private var graphOutputs: Set<String> = []
-    /// Nodes folded into an earlier node: their output is that node's output.
-    private var fused: [Int: String] = [:]
-    /// Convolutions whose input was multiplied by a constant scalar that was folded into
-    /// their weights instead (node index -> scale).
-    var inputScale: [Int: Float] = [:]
-
     /// How recurrences get their lengths and state (see `RecurrentOps`).
     enum SequenceMode: Hashable, Sendable {
         /// As the file says.
@@ -23,21 +13,72 @@ final class GraphPlanner {
         /// Initial and final recurrent state in buffers the caller binds as extra inputs.
         case streaming
     }
-    let sequenceMode: SequenceMode
-    /// The engine-given lengths ([batch] floats) in `.lengths` mode.
-    private(set) var lengthsInput: RuntimeTensor?
-    /// Floats of each stream state buffer, in extra-input order, in `.streaming` mode.
-    private(set) var stateSizes: [Int] = []
+
+    /// What all planners of one plan share.
+    final class Shared {
+        let model: NetworkModel
+        let builder = PlanBuilder()
+        let mode: SequenceMode
+        /// The engine-given lengths ([batch] floats) in `.lengths` mode.
+        var lengthsInput: RuntimeTensor?
+        /// Floats of each stream state buffer, in extra-input order, in `.streaming` mode.
+        var stateSizes: [Int] = []
+        /// Subgraph nodes planned so far (unrolled loops), against `maxSubgraphNodes`.
+        var subgraphNodes = 0
+
+        init(model: NetworkModel, mode: SequenceMode) { self.model = model; self.mode = mode }
+    }
+
+    /// Nodes that unrolling loops may plan in one plan.
+    static let maxSubgraphNodes = 1 << 18
+
+    let shared: Shared
+    let graph: ONNXGraph
+    let order: [Int]
+    var values: [String: PlanValue] = [:]
+    private var consumers: [String: [Int]] = [:]
+    private var graphOutputs: Set<String> = []
+    /// Nodes folded into an earlier node: their output is that node's output.
+    private var fused: [Int: String] = [:]
+    /// Convolutions whose input was multiplied by a constant scalar that was folded into
+    /// their weights instead (node index -> scale).
+    var inputScale: [Int: Float] = [:]
     /// Distinguishes the graphs of a model (main graph, subgraph bodies) in cache keys.
-    let scopeKey = "main"
+    let scopeKey: String
+
+    var model: NetworkModel { shared.model }
+    var builder: PlanBuilder { shared.builder }
+    var sequenceMode: SequenceMode { shared.mode }
+    var lengthsInput: RuntimeTensor? { shared.lengthsInput }
 
     init(model: NetworkModel, mode: SequenceMode = .plain) {
-        self.model = model
-        sequenceMode = mode
-        for (i, node) in model.graph.nodes.enumerated() {
+        shared = Shared(model: model, mode: mode)
+        graph = model.graph
+        order = model.order
+        scopeKey = "main"
+        indexConsumers()
+    }
+
+    /// A planner for `graph`, a subgraph of a node of `parent`, seeing the parent's values.
+    init(subgraph: ONNXGraph, of parent: GraphPlanner, scopeKey: String) throws(MedInferError) {
+        shared = parent.shared
+        graph = subgraph
+        self.scopeKey = scopeKey
+        values = parent.values
+        var known = Set(parent.values.keys)
+        for input in subgraph.inputs { known.insert(input.name) }
+        for t in subgraph.initializers { known.insert(t.name) }
+        order = try GraphOrder.topological(subgraph, known: known)
+        indexConsumers()
+    }
+
+    private func indexConsumers() {
+        for (i, node) in graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
+            // A node whose subgraph reads a value consumes it too (it must not be fused away).
+            for name in GraphOrder.outerNames(of: node) { consumers[name, default: []].append(i) }
         }
-        graphOutputs = Set(model.graph.outputs.map(\.name))
+        graphOutputs = Set(graph.outputs.map(\.name))
     }
 
     func plan(inputShapes: [[Int]]) throws(MedInferError) -> ExecutionPlan {
@@ -64,10 +105,47 @@ final class GraphPlanner {
             guard let sequence = model.sequenceInput, let batch = inputShapes[sequence].first else {
                 throw .unsupported("the model has no [batch, time, features] sequence input")
             }
-            lengthsInput = RuntimeTensor(slot: builder.inputSlot(model.inputs.count), shape: [batch])
+            shared.lengthsInput = RuntimeTensor(slot: builder.inputSlot(model.inputs.count), shape: [batch])
         }
-        for index in model.order {
-            let node = model.graph.nodes[index]
+        try planNodes()
+        var planned: [PlannedOutput] = []
+        for port in model.outputs {
+            guard let v = values[port.name] else { throw .parse("graph output '\(port.name)' was not computed") }
+            switch v {
+            case .constant(let c): planned.append(.constant(c))
+            case .tensor(let t): planned.append(.slot(t.slot, shape: t.shape))
+            }
+        }
+        let plan = builder.finish(inputShapes: inputShapes, outputs: planned)
+        plan.stateSizes = shared.stateSizes
+        return plan
+    }
+
+    /// Plans a subgraph given its inputs' values; returns its outputs' values.
+    func planSubgraph(inputs: [PlanValue]) throws(MedInferError) -> [PlanValue] {
+        guard inputs.count == graph.inputs.count else {
+            throw .parse("subgraph '\(graph.name)' declares \(graph.inputs.count) inputs, \(inputs.count) given")
+        }
+        shared.subgraphNodes += graph.nodes.count
+        guard shared.subgraphNodes <= Self.maxSubgraphNodes else {
+            throw .outOfMemory("unrolling loops would plan more than \(Self.maxSubgraphNodes) nodes")
+        }
+        for (i, t) in graph.initializers.enumerated() {
+            values[t.name] = .constant(try ConstTensor(t, bytes: model.bytes.buffer, label: "initializer #\(i) of subgraph '\(graph.name)'"))
+        }
+        for (port, value) in zip(graph.inputs, inputs) { values[port.name] = value }
+        try planNodes()
+        var outputs: [PlanValue] = []
+        for port in graph.outputs {
+            guard let v = values[port.name] else { throw .parse("subgraph output '\(port.name)' was not computed") }
+            outputs.append(v)
+        }
+        return outputs
+    }
+
+    private func planNodes() throws(MedInferError) {
+        for index in order {
+            let node = graph.nodes[index]
             if let source = fused[index] {
                 values[node.outputs[0]] = values[source]
                 continue
@@ -85,23 +163,12 @@ final class GraphPlanner {
             do throws(MedInferError) { outputs = try Operators.plan(context) } catch { throw error.prefixed(node.label) }
             for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { values[name] = value }
         }
-        var planned: [PlannedOutput] = []
-        for port in model.outputs {
-            guard let v = values[port.name] else { throw .parse("graph output '\(port.name)' was not computed") }
-            switch v {
-            case .constant(let c): planned.append(.constant(c))
-            case .tensor(let t): planned.append(.slot(t.slot, shape: t.shape))
-            }
-        }
-        let plan = builder.finish(inputShapes: inputShapes, outputs: planned)
-        plan.stateSizes = stateSizes
-        return plan
     }
 
     /// A stream-owned state buffer of `floats` floats, bound as the next extra input.
     func streamState(floats: Int) -> RuntimeTensor {
-        stateSizes.append(floats)
-        let index = model.inputs.count + stateSizes.count - 1
+        shared.stateSizes.append(floats)
+        let index = model.inputs.count + shared.stateSizes.count - 1
         return RuntimeTensor(slot: builder.inputSlot(index), shape: [floats])
     }
 
@@ -121,7 +188,7 @@ final class GraphPlanner {
     func soleConsumer(of value: String) -> (index: Int, node: ONNXNode)? {
         guard !graphOutputs.contains(value), let users = consumers[value], users.count == 1,
               fused[users[0]] == nil else { return nil }
-        let node = model.graph.nodes[users[0]]
+        let node = graph.nodes[users[0]]
         return (users[0], node)
     }
 

@@ -71,7 +71,7 @@ public final class NetworkModel: @unchecked Sendable {
         sequenceInput = rank3.count == 1 ? rank3[0] : nil
         order = try GraphOrder.topological(graph, known: Set(initializers.keys).union(inputs.map(\.name)))
         // Every operator must be known now, not at the first run.
-        for node in graph.nodes {
+        for node in GraphOrder.allNodes(graph) {
             guard node.domain.isEmpty || node.domain == "ai.onnx" else {
                 throw .unsupported("ONNX \(node.label): operator domain '\(node.domain)' is not supported")
             }
@@ -112,11 +112,12 @@ enum GraphOrder {
         var pending = [Int](repeating: 0, count: graph.nodes.count)
         var consumers = [[Int]](repeating: [], count: graph.nodes.count)
         for (i, node) in graph.nodes.enumerated() {
-            for input in node.inputs where !input.isEmpty {
+            // A node with subgraphs also depends on the values its subgraphs read.
+            for input in Set(node.inputs.filter { !$0.isEmpty }).union(outerNames(of: node)) {
                 if let p = producer[input] {
                     pending[i] += 1
                     consumers[p].append(i)
-                } else if !known.contains(input) && !GraphOrder.isOuterScope(input, graph) {
+                } else if !known.contains(input) {
                     throw .parse("ONNX \(node.label): input '\(input)' is not produced by any node, input or initializer")
                 }
             }
@@ -143,5 +144,36 @@ enum GraphOrder {
         return order
     }
 
-    static func isOuterScope(_ name: String, _ graph: ONNXGraph) -> Bool { false }
+    /// The values a node's subgraphs read from enclosing graphs (their free names).
+    static func outerNames(of node: ONNXNode) -> Set<String> {
+        var names = Set<String>()
+        for attribute in node.attributes {
+            if case .graph(let g) = attribute.value { names.formUnion(freeNames(g)) }
+        }
+        return names
+    }
+
+    private static func freeNames(_ graph: ONNXGraph) -> Set<String> {
+        var defined = Set(graph.inputs.map(\.name))
+        for t in graph.initializers { defined.insert(t.name) }
+        for node in graph.nodes { for out in node.outputs { defined.insert(out) } }
+        var used = Set(graph.outputs.map(\.name))
+        for node in graph.nodes {
+            for input in node.inputs where !input.isEmpty { used.insert(input) }
+            used.formUnion(outerNames(of: node))
+        }
+        return used.subtracting(defined)
+    }
+
+    /// Every node of a graph and of its subgraphs, depth first.
+    static func allNodes(_ graph: ONNXGraph) -> [ONNXNode] {
+        var nodes: [ONNXNode] = []
+        for node in graph.nodes {
+            nodes.append(node)
+            for attribute in node.attributes {
+                if case .graph(let g) = attribute.value { nodes += allNodes(g) }
+            }
+        }
+        return nodes
+    }
 }

@@ -5,7 +5,7 @@ import Musl
 #endif
 
 /// Element-wise operators with NumPy broadcasting: Add/Sub/Mul/Div/Pow/Max/Min/Sum,
-/// the activations and unary maps, Clip, comparisons and Where (constants only).
+/// the activations and unary maps, Clip, comparisons, logical operators and Where (constants only).
 
 final class BinaryStep: NetworkStep {
     let a: Int, b: Int, out: Int, op: BinaryOperator, layout: BroadcastLayout

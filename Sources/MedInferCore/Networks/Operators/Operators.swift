@@ -13,6 +13,7 @@ enum Operators {
         "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice", "Gather",
         "Expand", "Cast", "Identity", "Dropout", "Constant", "ConstantOfShape", "Range", "ReduceProd",
         "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "Resize", "Upsample", "LSTM", "GRU",
+        "Loop", "If", "And", "Or", "Xor", "LessOrEqual", "GreaterOrEqual",
     ]
 
     static func plan(_ c: NodeContext) throws(MedInferError) -> [PlanValue] {
@@ -52,6 +53,11 @@ enum Operators {
         case "Equal": return try comparison(c) { $0 == $1 }
         case "Less": return try comparison(c) { $0 < $1 }
         case "Greater": return try comparison(c) { $0 > $1 }
+        case "LessOrEqual": return try comparison(c) { $0 <= $1 }
+        case "GreaterOrEqual": return try comparison(c) { $0 >= $1 }
+        case "And": return try comparison(c) { $0 != 0 && $1 != 0 }
+        case "Or": return try comparison(c) { $0 != 0 || $1 != 0 }
+        case "Xor": return try comparison(c) { ($0 != 0) != ($1 != 0) }
         case "Not": return try logicalNot(c)
         case "Where": return try whereOp(c)
         case "Shape": return try shape(c)
@@ -81,6 +87,8 @@ enum Operators {
         case "Upsample": return try resize(c)
         case "LSTM": return try lstm(c)
         case "GRU": return try gru(c)
+        case "Loop": return try loop(c)
+        case "If": return try ifOp(c)
         default: throw .unsupported("operator '\(c.node.opType)' is not supported")
         }
     }

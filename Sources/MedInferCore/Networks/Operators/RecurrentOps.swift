@@ -258,53 +258,83 @@ extension Operators {
         let initialH = try state(5, "initial_h")
         let initialC = lstm ? try state(6, "initial_c") : nil
 
+        let outputs = c.node.outputs
+        func wanted(_ i: Int) -> Bool { i < outputs.count && !outputs[i].isEmpty }
+        let layer = RecurrentLayer(name: op, directions: directions, reversed: reversed, steps: steps, batch: batch,
+                                   batchMajor: batchMajor, clip: clip, x: x, initialH: initialH, initialC: initialC,
+                                   fileLengths: c.optionalInput(4),
+                                   yShape: wanted(0) ? (batchMajor ? [batch, steps, directionCount, hidden] : [steps, directionCount, batch, hidden]) : nil,
+                                   yHShape: wanted(1) ? stateShape : nil, yCShape: lstm && wanted(2) ? stateShape : nil)
+        let result = try emitRecurrentLayer(c, layer)
+        let none = PlanValue.constant(ConstTensor(shape: [0], floats: []))
+        return [result.y ?? none, result.yH ?? none] + (lstm ? [result.yC ?? none] : [])
+    }
+
+    /// A planned recurrent layer: weights per direction, geometry, and the values it reads.
+    struct RecurrentLayer {
+        var name: String
+        var directions: [RecurrentWeights]
+        var reversed: [Bool]
+        var steps: Int, batch: Int
+        var batchMajor: Bool
+        var clip: Float
+        var x: PlanValue
+        var initialH: RuntimeTensor?, initialC: RuntimeTensor?
+        var fileLengths: PlanValue?
+        /// Shapes of the outputs wanted (nil: not computed).
+        var yShape: [Int]?, yHShape: [Int]?, yCShape: [Int]?
+    }
+
+    /// Emits a recurrent layer's step, with the lengths and stream state that the planning
+    /// mode asks for.
+    static func emitRecurrentLayer(_ c: NodeContext, _ layer: RecurrentLayer) throws(MedInferError) -> (y: PlanValue?, yH: PlanValue?, yC: PlanValue?) {
+        let op = layer.name, batch = layer.batch, hidden = layer.directions[0].hidden
+        let lstm = layer.directions[0].cell == .lstm
         var lengths: RuntimeTensor?
         let mode = c.planner.sequenceMode
         if let engineLengths = c.planner.lengthsInput {
             lengths = engineLengths   // the caller's per-sequence lengths replace the file's
-        } else if let given = c.optionalInput(4) {
+        } else if let given = layer.fileLengths {
             guard given.shape == [batch] else { throw .shapeMismatch("\(op) sequence_lens must be [\(batch)], got \(given.shape)") }
             lengths = try c.builder.tensor(given)
         }
         var stateH: RuntimeTensor?, stateC: RuntimeTensor?
         if mode == .streaming {
-            guard reversed == [false] else {
-                throw .unsupported("\(op) runs \(direction): streaming one step at a time needs forward recurrences (use window mode)")
+            guard layer.reversed == [false] else {
+                throw .unsupported("\(op) runs backwards in time: streaming one step at a time needs forward recurrences (use window mode)")
             }
-            guard initialH == nil, initialC == nil else {
+            guard layer.initialH == nil, layer.initialC == nil else {
                 throw .unsupported("\(op) starts from a nonzero initial state: streaming starts from zero state")
             }
             stateH = c.planner.streamState(floats: batch * hidden)
             if lstm { stateC = c.planner.streamState(floats: batch * hidden) }
         }
-
-        let outputs = c.node.outputs
-        func wanted(_ i: Int) -> Bool { i < outputs.count && !outputs[i].isEmpty }
-        let yShape = batchMajor ? [batch, steps, directionCount, hidden] : [steps, directionCount, batch, hidden]
-        let y = wanted(0) ? try c.newTensor(yShape) : nil
-        let yH = wanted(1) ? try c.newTensor(stateShape) : nil
-        let yC = lstm && wanted(2) ? try c.newTensor(stateShape) : nil
-        let scratch = try c.newTensor([RecurrentLayerStep.scratchFloats(steps: steps, batch: batch, weights: directions[0])])
-        let xTensor = try c.builder.tensor(x)
+        let y = try layer.yShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
+        let yH = try layer.yHShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
+        let yC = try layer.yCShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
+        let scratch = try c.newTensor([RecurrentLayerStep.scratchFloats(steps: layer.steps, batch: batch, weights: layer.directions[0])])
+        let xTensor = try c.builder.tensor(layer.x)
         let slots = RecurrentLayerStep.Slots(
-            x: xTensor.slot, lengths: lengths?.slot, initialH: initialH?.slot, initialC: initialC?.slot,
+            x: xTensor.slot, lengths: lengths?.slot, initialH: layer.initialH?.slot, initialC: layer.initialC?.slot,
             y: y?.slot, yH: yH?.slot, yC: yC?.slot, stateH: stateH?.slot, stateC: stateC?.slot, scratch: scratch.slot)
-        let step = RecurrentLayerStep(directions: directions, reversed: reversed, steps: steps, batch: batch, batchMajor: batchMajor,
-                                      clip: clip, slots: slots, workspace: c.builder.kernelScratch,
+        let step = RecurrentLayerStep(directions: layer.directions, reversed: layer.reversed, steps: layer.steps, batch: batch,
+                                      batchMajor: layer.batchMajor, clip: layer.clip, slots: slots, workspace: c.builder.kernelScratch,
                                       padWithLastStep: mode == .lengths)
-        let reads = [xTensor, scratch] + [lengths, initialH, initialC, stateH, stateC].compactMap { $0 }
+        let reads = [xTensor, scratch] + [lengths, layer.initialH, layer.initialC, stateH, stateC].compactMap { $0 }
         let writes = [y, yH, yC, scratch].compactMap { $0 }
-        let folded = c.allInputsConstant && mode == .plain
+        let folded = c.allInputsConstant && layer.x.constant != nil && mode == .plain
         let results = try c.builder.emit(step, reading: reads, writing: writes, allConstant: folded)
-        var values: [PlanValue] = []
-        var index = 0
-        for produced in [y, yH, yC].prefix(lstm ? 3 : 2) {
-            if produced != nil { values.append(results[index]); index += 1 } else { values.append(.constant(ConstTensor(shape: [0], floats: []))) }
+        var next = 0
+        func take(_ t: RuntimeTensor?) -> PlanValue? {
+            guard t != nil else { return nil }
+            defer { next += 1 }
+            return results[next]
         }
-        return values
+        let yValue = take(y), yHValue = take(yH), yCValue = take(yC)
+        return (yValue, yHValue, yCValue)
     }
 
-    private static func cachedWeights(_ c: NodeContext, cell: RecurrentWeights.Cell, direction d: Int, hidden: Int, inputSize: Int,
+    static func cachedWeights(_ c: NodeContext, cell: RecurrentWeights.Cell, direction d: Int, hidden: Int, inputSize: Int,
                                       w: ConstTensor, r: ConstTensor, bias: ConstTensor?, peepholes: ConstTensor?) throws(MedInferError) -> RecurrentWeights {
         let width = w.shape[1]
         let key = "recurrent:\(c.planner.scopeKey):\(c.index):\(d)"
