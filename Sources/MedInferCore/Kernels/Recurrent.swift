@@ -19,8 +19,11 @@ final class RecurrentWeights: @unchecked Sendable {
     var width: Int { gateCount * hidden }
     /// Wᵀ: [inputSize][width], the B operand of the input projection.
     let inputWeights: UnsafeMutablePointer<Float>
-    /// Rᵀ: [hidden][width], 64-byte aligned rows of `width` floats.
+    /// Rᵀ: [hidden][width] row-major (the packed GEMM of a batch reads it).
     let recurrentWeights: UnsafeMutablePointer<Float>
+    /// Rᵀ again in 64-column panels, each [hidden][64] contiguous, so that one row's
+    /// product streams through memory in order (`SmallRowsGemm`).
+    let recurrentPanels: UnsafeMutablePointer<Float>
     /// Added to the input projection: Wb + Rb, except a linear-before-reset GRU's Rbh.
     let projectionBias: [Float]
     /// A linear-before-reset GRU's Rbh (added inside the reset product); else empty.
@@ -42,6 +45,7 @@ final class RecurrentWeights: @unchecked Sendable {
             for k in 0 ..< inputSize { inputWeights[k * width + j] = w[j * inputSize + k] }
             for k in 0 ..< hidden { recurrentWeights[k * width + j] = r[j * hidden + k] }
         }
+        recurrentPanels = SmallRowsGemm.panels(recurrentWeights, depth: hidden, width: width)
         var projection = [Float](repeating: 0, count: width)
         var reset: [Float] = []
         if let bias {
@@ -61,67 +65,12 @@ final class RecurrentWeights: @unchecked Sendable {
     deinit {
         inputWeights.deallocate()
         recurrentWeights.deallocate()
+        recurrentPanels.deallocate()
     }
 }
 
 enum Recurrent {
     typealias Vector = SIMD8<Float>
-
-    /// out[b][c] = Σₖ h[b][k]·Rᵀ[k][c] for columns `columns` of Rᵀ (row length `ldr`),
-    /// rows b < `rows` of h (row length `depth`); out rows have length `ldo` and start at
-    /// column columns.lowerBound. Eight accumulators per row keep the FMA units busy for
-    /// one batch row (the streaming case); the batch is handled row by row because Rᵀ
-    /// stays in L1/L2 across rows.
-    static func recurrentProduct(rows: Int, h: UnsafePointer<Float>, depth: Int, rt: UnsafePointer<Float>, ldr: Int,
-                                 columns: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let rtRaw = UnsafeRawPointer(rt)
-        for b in 0 ..< rows {
-            let hRow = h + b * depth
-            let outRow = out + b * ldo
-            var c = columns.lowerBound
-            var o = 0
-            while c + 64 <= columns.upperBound {
-                var a0 = Vector(), a1 = Vector(), a2 = Vector(), a3 = Vector()
-                var a4 = Vector(), a5 = Vector(), a6 = Vector(), a7 = Vector()
-                for k in 0 ..< depth {
-                    let x = Vector(repeating: hRow[k])
-                    let base = (k * ldr + c) * 4
-                    a0 = a0.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base, as: Vector.self))
-                    a1 = a1.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base + 32, as: Vector.self))
-                    a2 = a2.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base + 64, as: Vector.self))
-                    a3 = a3.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base + 96, as: Vector.self))
-                    a4 = a4.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base + 128, as: Vector.self))
-                    a5 = a5.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base + 160, as: Vector.self))
-                    a6 = a6.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base + 192, as: Vector.self))
-                    a7 = a7.addingProduct(x, rtRaw.loadUnaligned(fromByteOffset: base + 224, as: Vector.self))
-                }
-                let raw = UnsafeMutableRawPointer(outRow + o)
-                raw.storeBytes(of: a0, toByteOffset: 0, as: Vector.self)
-                raw.storeBytes(of: a1, toByteOffset: 32, as: Vector.self)
-                raw.storeBytes(of: a2, toByteOffset: 64, as: Vector.self)
-                raw.storeBytes(of: a3, toByteOffset: 96, as: Vector.self)
-                raw.storeBytes(of: a4, toByteOffset: 128, as: Vector.self)
-                raw.storeBytes(of: a5, toByteOffset: 160, as: Vector.self)
-                raw.storeBytes(of: a6, toByteOffset: 192, as: Vector.self)
-                raw.storeBytes(of: a7, toByteOffset: 224, as: Vector.self)
-                c += 64; o += 64
-            }
-            while c + 8 <= columns.upperBound {
-                var a = Vector()
-                for k in 0 ..< depth {
-                    a = a.addingProduct(Vector(repeating: hRow[k]), rtRaw.loadUnaligned(fromByteOffset: (k * ldr + c) * 4, as: Vector.self))
-                }
-                UnsafeMutableRawPointer(outRow + o).storeBytes(of: a, as: Vector.self)
-                c += 8; o += 8
-            }
-            while c < columns.upperBound {
-                var a: Float = 0
-                for k in 0 ..< depth { a += hRow[k] * rt[k * ldr + c] }
-                outRow[o] = a
-                c += 1; o += 1
-            }
-        }
-    }
 
     @inline(__always)
     static func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }

@@ -8,7 +8,13 @@ import Musl
 /// cached by input shapes, and the arena their tensors live in. Sessions are cheap;
 /// make one per thread (a model can serve any number of them).
 public final class NetworkSession: @unchecked Sendable {
-    public let model: NetworkModel
+    /// Unowned so that sessions pooled by their own model (for streams) do not keep it
+    /// alive; `retainedModel` holds it for every other session.
+    public unowned let model: NetworkModel
+    private let retainedModel: NetworkModel?
+    /// The plan of a stream's single step (`SequenceStream`), kept apart from the
+    /// shape-keyed cache so that a push does no lookup.
+    var streamingPlan: ExecutionPlan?
     private struct PlanKey: Hashable {
         var shapes: [[Int]]
         var mode: GraphPlanner.SequenceMode
@@ -23,7 +29,16 @@ public final class NetworkSession: @unchecked Sendable {
     /// Plans kept per session; the least recently added is dropped beyond this.
     public static let maxCachedPlans = 8
 
-    public init(model: NetworkModel) { self.model = model }
+    public init(model: NetworkModel) {
+        self.model = model
+        retainedModel = model
+    }
+
+    /// A session that lives in `model`'s pool and is only used while the model is.
+    init(pooledBy model: NetworkModel) {
+        self.model = model
+        retainedModel = nil
+    }
 
     deinit {
         arena?.deallocate()
@@ -74,20 +89,31 @@ public final class NetworkSession: @unchecked Sendable {
         plan.execute(table!)
         var shapes: [[Int]] = []
         for (j, output) in plan.outputs.enumerated() {
+            if j < outputs.count, let destination = outputs[j] { copyOutput(output, to: destination) }
             switch output {
-            case .slot(let slot, let shape):
-                let count = shape.reduce(1, *)
-                if j < outputs.count, let destination = outputs[j] { destination.update(from: table![slot], count: count) }
-                shapes.append(shape)
-            case .constant(let c):
-                if j < outputs.count, let destination = outputs[j] {
-                    let values = c.floatValues
-                    destination.update(from: values, count: values.count)
-                }
-                shapes.append(c.shape)
+            case .slot(_, let shape): shapes.append(shape)
+            case .constant(let c): shapes.append(c.shape)
             }
         }
         return shapes
+    }
+
+    /// Runs a plan and copies only its first output: the streaming path, which must not
+    /// allocate.
+    func run(plan: ExecutionPlan, inputs: [UnsafePointer<Float>], firstOutput: UnsafeMutablePointer<Float>) throws(MedInferError) {
+        try reserve(arenaFloats: plan.arenaFloats, slots: plan.locations.count)
+        plan.bind(table: table!, arena: arena!, inputs: inputs)
+        plan.execute(table!)
+        copyOutput(plan.outputs[0], to: firstOutput)
+    }
+
+    private func copyOutput(_ output: PlannedOutput, to destination: UnsafeMutablePointer<Float>) {
+        switch output {
+        case .slot(let slot, let shape): destination.update(from: table![slot], count: shape.reduce(1, *))
+        case .constant(let c):
+            let values = c.floatValues
+            destination.update(from: values, count: values.count)
+        }
     }
 
     private func reserve(arenaFloats: Int, slots: Int) throws(MedInferError) {

@@ -29,6 +29,9 @@ public final class SequenceStream: @unchecked Sendable {
     private var stateFloats = 0
     private var staticRows: [Int: UnsafeMutablePointer<Float>] = [:]
     private var staticsSet = Set<Int>()
+    /// Model inputs then state buffers, as the exact plan binds them (the sample's entry
+    /// changes per push; the others point into `storage`).
+    private var boundInputs: [UnsafePointer<Float>] = []
     /// Window mode: the last samples, oldest first once `steps` >= window.
     private var recent: [Float] = []
 
@@ -144,11 +147,20 @@ public final class SequenceStream: @unchecked Sendable {
     }
 
     private func runStep(_ sample: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) throws(MedInferError) {
-        let shapes = Self.shapes(model, sequenceInput, steps: 1)
+        if boundInputs.isEmpty {
+            boundInputs = inputPointers(sequence: sample) + stateBuffers.map { UnsafePointer($0) }
+        }
+        boundInputs[sequenceInput] = sample
+        let sequenceInput = sequenceInput
         try model.withPooledSession { (session) throws(MedInferError) in
-            let plan = try session.plan(for: shapes, mode: .streaming)
-            _ = try session.run(plan: plan, inputs: inputPointers(sequence: sample) + stateBuffers.map { UnsafePointer($0) },
-                                outputs: [output])
+            let plan: ExecutionPlan
+            if let cached = session.streamingPlan {
+                plan = cached
+            } else {
+                plan = try model.plan(inputShapes: Self.shapes(model, sequenceInput, steps: 1), mode: .streaming)
+                session.streamingPlan = plan
+            }
+            try session.run(plan: plan, inputs: boundInputs, firstOutput: output)
         }
     }
 
@@ -174,7 +186,7 @@ extension NetworkModel {
     /// Runs `body` with a session borrowed from the model's pool (made when none is free),
     /// so that streams share plans and tensor memory per thread in use, not per stream.
     func withPooledSession<R>(_ body: (NetworkSession) throws(MedInferError) -> R) throws(MedInferError) -> R {
-        let session = sessionPool.withLock { $0.popLast() } ?? NetworkSession(model: self)
+        let session = sessionPool.withLock { $0.popLast() } ?? NetworkSession(pooledBy: self)
         defer { sessionPool.withLock { $0.append(session) } }
         return try body(session)
     }

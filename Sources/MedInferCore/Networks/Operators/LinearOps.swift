@@ -12,10 +12,14 @@ final class MatMulStep: NetworkStep {
     let alpha: Float
     let rowBias: [Float]?, columnBias: [Float]?
     let activation: Activation
+    /// The plan's packing memory (a product allocating its own would cost more than a
+    /// small layer's arithmetic).
+    let workspace: GemmWorkspace
 
     init(a: Int, b: Int, out: Int, m: Int, n: Int, k: Int, transA: Bool, transB: Bool,
          batchOffsets: [(a: Int, b: Int, c: Int)], alpha: Float, rowBias: [Float]?, columnBias: [Float]?,
-         activation: Activation) {
+         activation: Activation, workspace: GemmWorkspace) {
+        self.workspace = workspace
         self.a = a; self.b = b; self.out = out; self.m = m; self.n = n; self.k = k
         self.transA = transA; self.transB = transB; self.batchOffsets = batchOffsets
         self.alpha = alpha; self.rowBias = rowBias; self.columnBias = columnBias; self.activation = activation
@@ -23,13 +27,25 @@ final class MatMulStep: NetworkStep {
 
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
         let pa = slots[a], pb = slots[b], pc = slots[out]
+        if m < 6, !transA, !transB, alpha == 1, rowBias == nil {
+            // A row or a few (a dense layer on one sample): no packing.
+            columnBias.withOptionalPointer { columnBias in
+                for offsets in batchOffsets {
+                    SmallRowsGemm.multiply(rows: m, a: pa + offsets.a, lda: k, depth: k, b: pb + offsets.b, ldb: n, panels: nil,
+                                           columns: 0 ..< n, bias: columnBias, out: pc + offsets.c, ldo: n)
+                    activation.apply(pc + offsets.c, count: m * n)
+                }
+            }
+            return
+        }
         rowBias.withOptionalPointer { rowBias in
             columnBias.withOptionalPointer { columnBias in
                 let epilogue = Gemm.Epilogue(alpha: alpha, rowBias: rowBias, columnBias: columnBias, activation: activation)
                 for offsets in batchOffsets {
                     let matrixA = StridedMatrixA(base: pa + offsets.a, rowStride: transA ? 1 : k, colStride: transA ? m : 1)
                     let matrixB = StridedMatrixB(base: pb + offsets.b, rowStride: transB ? 1 : n, colStride: transB ? k : 1)
-                    Gemm.multiply(m: m, n: n, k: k, a: matrixA, b: matrixB, c: pc + offsets.c, ldc: n, epilogue: epilogue)
+                    Gemm.multiply(m: m, n: n, k: k, a: matrixA, b: matrixB, c: pc + offsets.c, ldc: n, epilogue: epilogue,
+                                  workspace: workspace)
                 }
             }
         }
@@ -69,7 +85,7 @@ extension Operators {
         let out = try c.newTensor([m, n])
         var result = try c.emit(MatMulStep(a: a.slot, b: b.slot, out: out.slot, m: m, n: n, k: k, transA: transA, transB: transB,
                                        batchOffsets: [(0, 0, 0)], alpha: alpha, rowBias: rowBias, columnBias: columnBias,
-                                       activation: activation ?? .identity),
+                                       activation: activation ?? .identity, workspace: c.builder.kernelScratch),
                             reading: [a, b], writing: [out])
         if let fullBias {
             var scaled = fullBias
@@ -135,7 +151,7 @@ extension Operators {
         let out = try c.newTensor(outShape)
         return try c.emit(MatMulStep(a: a.slot, b: b.slot, out: out.slot, m: rows, n: n, k: k, transA: false, transB: false,
                                  batchOffsets: offsets, alpha: 1, rowBias: nil, columnBias: columnBias,
-                                 activation: activation ?? .identity),
+                                 activation: activation ?? .identity, workspace: c.builder.kernelScratch),
                       reading: [a, b], writing: [out])
     }
 }

@@ -38,6 +38,9 @@ final class RecurrentLayerStep: NetworkStep {
         self.padWithLastStep = padWithLastStep
     }
 
+    /// Below this many rows a product skips the packed GEMM (`SmallRowsGemm`).
+    static let gemmRows = 6
+
     /// Floats of scratch one run needs.
     static func scratchFloats(steps: Int, batch: Int, weights: RecurrentWeights) -> Int {
         let width = weights.width, hidden = weights.hidden
@@ -73,6 +76,12 @@ final class RecurrentLayerStep: NetworkStep {
 
             // Input projection of every step: rows in X's own order (t·B + b, or b·T + t).
             weights.projectionBias.withUnsafeBufferPointer { bias in
+                if steps * batch < Self.gemmRows {
+                    SmallRowsGemm.multiply(rows: steps * batch, a: x, lda: weights.inputSize, depth: weights.inputSize,
+                                           b: weights.inputWeights, ldb: width, panels: nil, columns: 0 ..< width,
+                                           bias: bias.baseAddress, out: projection, ldo: width)
+                    return
+                }
                 Gemm.multiply(m: steps * batch, n: width, k: weights.inputSize,
                               a: StridedMatrixA(base: x, rowStride: weights.inputSize, colStride: 1),
                               b: StridedMatrixB(base: weights.inputWeights, rowStride: width, colStride: 1),
@@ -165,9 +174,9 @@ final class RecurrentLayerStep: NetworkStep {
     /// small batches), the packed GEMM for a batch.
     private func product(rows: Int, h: UnsafePointer<Float>, hidden: Int, weights: RecurrentWeights,
                          columns: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        if rows < 6 {
-            Recurrent.recurrentProduct(rows: rows, h: h, depth: hidden, rt: weights.recurrentWeights, ldr: weights.width,
-                                       columns: columns, out: out, ldo: ldo)
+        if rows < Self.gemmRows {
+            SmallRowsGemm.multiply(rows: rows, a: h, lda: hidden, depth: hidden, b: weights.recurrentWeights, ldb: weights.width,
+                                   panels: weights.recurrentPanels, columns: columns, bias: nil, out: out, ldo: ldo)
         } else {
             Gemm.multiply(m: rows, n: columns.count, k: hidden,
                           a: StridedMatrixA(base: h, rowStride: hidden, colStride: 1),
