@@ -14,8 +14,28 @@ final class GraphPlanner {
     /// their weights instead (node index -> scale).
     var inputScale: [Int: Float] = [:]
 
-    init(model: NetworkModel) {
+    /// How recurrences get their lengths and state (see `RecurrentOps`).
+    enum SequenceMode: Hashable, Sendable {
+        /// As the file says.
+        case plain
+        /// Per-sequence lengths from an extra plan input (after the model's inputs).
+        case lengths
+        /// Initial and final recurrent state in buffers the caller binds as extra inputs.
+        case streaming
+    }
+    let sequenceMode: SequenceMode
+    /// The engine-given lengths ([batch] floats) in `.lengths` mode.
+    private(set) var lengthsInput: RuntimeTensor?
+    /// Floats of each stream state buffer, in extra-input order, in `.streaming` mode.
+    private(set) var stateSizes: [Int] = []
+    /// False when a graph reads a recurrence's full output in `.lengths` mode.
+    var lengthsAreExact = true
+    /// Distinguishes the graphs of a model (main graph, subgraph bodies) in cache keys.
+    let scopeKey = "main"
+
+    init(model: NetworkModel, mode: SequenceMode = .plain) {
         self.model = model
+        sequenceMode = mode
         for (i, node) in model.graph.nodes.enumerated() {
             for input in node.inputs where !input.isEmpty { consumers[input, default: []].append(i) }
         }
@@ -41,6 +61,12 @@ final class GraphPlanner {
             }
             _ = try PlanBuilder.elementCount(shape, "input '\(port.name)'")
             values[port.name] = .tensor(RuntimeTensor(slot: builder.inputSlot(i), shape: shape))
+        }
+        if sequenceMode == .lengths {
+            guard let sequence = model.sequenceInput, let batch = inputShapes[sequence].first else {
+                throw .unsupported("the model has no [batch, time, features] sequence input")
+            }
+            lengthsInput = RuntimeTensor(slot: builder.inputSlot(model.inputs.count), shape: [batch])
         }
         for index in model.order {
             let node = model.graph.nodes[index]
@@ -69,8 +95,20 @@ final class GraphPlanner {
             case .tensor(let t): planned.append(.slot(t.slot, shape: t.shape))
             }
         }
-        return builder.finish(inputShapes: inputShapes, outputs: planned)
+        let plan = builder.finish(inputShapes: inputShapes, outputs: planned)
+        plan.stateSizes = stateSizes
+        plan.lengthsAreExact = lengthsAreExact
+        return plan
     }
+
+    /// A stream-owned state buffer of `floats` floats, bound as the next extra input.
+    func streamState(floats: Int) -> RuntimeTensor {
+        stateSizes.append(floats)
+        let index = model.inputs.count + stateSizes.count - 1
+        return RuntimeTensor(slot: builder.inputSlot(index), shape: [floats])
+    }
+
+    func hasConsumers(_ value: String) -> Bool { graphOutputs.contains(value) || !(consumers[value]?.isEmpty ?? true) }
 
     static func describe(_ dims: [ONNXDimension]) -> String {
         "[" + dims.map { d -> String in

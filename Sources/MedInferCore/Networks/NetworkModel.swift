@@ -24,6 +24,8 @@ public final class NetworkModel: @unchecked Sendable {
     let order: [Int]
     /// Packed and transformed weights, shared by all plans and sessions.
     let weightCache = WeightCache()
+    /// The input of declared shape [batch, time, features], when there is exactly one.
+    public let sequenceInput: Int?
 
     public convenience init(path: String) throws(MedInferError) {
         let bytes = try ModelBytes(mapping: path)
@@ -62,6 +64,9 @@ public final class NetworkModel: @unchecked Sendable {
             labels = entry.value.split(separator: ",").map { String($0).trimmingSpaces() }
         }
         self.labels = labels
+        let ports = inputs
+        let rank3 = ports.indices.filter { ports[$0].dims?.count == 3 }
+        sequenceInput = rank3.count == 1 ? rank3[0] : nil
         order = try GraphOrder.topological(graph, known: Set(initializers.keys).union(inputs.map(\.name)))
         // Every operator must be known now, not at the first run.
         for node in graph.nodes {
@@ -75,8 +80,8 @@ public final class NetworkModel: @unchecked Sendable {
     }
 
     /// Plans the graph for concrete input shapes (in `inputs` order).
-    func plan(inputShapes: [[Int]]) throws(MedInferError) -> ExecutionPlan {
-        try GraphPlanner(model: self).plan(inputShapes: inputShapes)
+    func plan(inputShapes: [[Int]], mode: GraphPlanner.SequenceMode = .plain) throws(MedInferError) -> ExecutionPlan {
+        try GraphPlanner(model: self, mode: mode).plan(inputShapes: inputShapes)
     }
 }
 

@@ -9,8 +9,12 @@ import Musl
 /// make one per thread (a model can serve any number of them).
 public final class NetworkSession: @unchecked Sendable {
     public let model: NetworkModel
-    private var plans: [[[Int]]: ExecutionPlan] = [:]
-    private var planOrder: [[[Int]]] = []
+    private struct PlanKey: Hashable {
+        var shapes: [[Int]]
+        var mode: GraphPlanner.SequenceMode
+    }
+    private var plans: [PlanKey: ExecutionPlan] = [:]
+    private var planOrder: [PlanKey] = []
     private var arena: UnsafeMutablePointer<Float>?
     private var arenaCapacity = 0
     private var table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>?
@@ -28,13 +32,18 @@ public final class NetworkSession: @unchecked Sendable {
 
     /// The plan for these input shapes, made on first use.
     public func plan(for shapes: [[Int]]) throws(MedInferError) -> ExecutionPlan {
-        if let plan = plans[shapes] { return plan }
-        let plan = try model.plan(inputShapes: shapes)
+        try plan(for: shapes, mode: .plain)
+    }
+
+    func plan(for shapes: [[Int]], mode: GraphPlanner.SequenceMode) throws(MedInferError) -> ExecutionPlan {
+        let key = PlanKey(shapes: shapes, mode: mode)
+        if let plan = plans[key] { return plan }
+        let plan = try model.plan(inputShapes: shapes, mode: mode)
         if planOrder.count >= Self.maxCachedPlans {
             plans[planOrder.removeFirst()] = nil
         }
-        plans[shapes] = plan
-        planOrder.append(shapes)
+        plans[key] = plan
+        planOrder.append(key)
         return plan
     }
 
@@ -53,7 +62,13 @@ public final class NetworkSession: @unchecked Sendable {
     /// checked against `outputShapes`. Returns the output shapes.
     public func run(inputs: [UnsafePointer<Float>], inputShapes: [[Int]],
                     outputs: [UnsafeMutablePointer<Float>?]) throws(MedInferError) -> [[Int]] {
-        let plan = try plan(for: inputShapes)
+        try run(plan: plan(for: inputShapes), inputs: inputs, outputs: outputs)
+    }
+
+    /// Runs a plan of this session's model. `inputs` holds the model's inputs, then the
+    /// plan's extra inputs (engine lengths, stream state buffers).
+    func run(plan: ExecutionPlan, inputs: [UnsafePointer<Float>],
+             outputs: [UnsafeMutablePointer<Float>?]) throws(MedInferError) -> [[Int]] {
         try reserve(arenaFloats: plan.arenaFloats, slots: plan.locations.count)
         plan.bind(table: table!, arena: arena!, inputs: inputs)
         plan.execute(table!)

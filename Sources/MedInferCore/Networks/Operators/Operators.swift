@@ -2,7 +2,7 @@
 /// plans one node of each. Each planner checks its attributes and input shapes, then
 /// either folds the node to a constant or emits a runtime step. Operators live one
 /// family per file in this folder (ConvolutionOps, LinearOps, NormalizationOps,
-/// ElementwiseOps, ShapeOps, ResizeOps).
+/// ElementwiseOps, ShapeOps, ResizeOps, RecurrentOps).
 enum Operators {
     static let supported: Set<String> = [
         "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Gemm", "MatMul", "BatchNormalization",
@@ -12,7 +12,7 @@ enum Operators {
         "Equal", "Less", "Greater", "Not", "Where", "Shape", "Size", "Reshape",
         "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice", "Gather",
         "Expand", "Cast", "Identity", "Dropout", "Constant", "ConstantOfShape", "Range", "ReduceProd",
-        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "Resize", "Upsample",
+        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "Resize", "Upsample", "LSTM", "GRU",
     ]
 
     static func plan(_ c: NodeContext) throws(MedInferError) -> [PlanValue] {
@@ -79,6 +79,8 @@ enum Operators {
         case "ReduceMin": return try reduce(c, .min)
         case "Resize": return try resize(c)
         case "Upsample": return try resize(c)
+        case "LSTM": return try lstm(c)
+        case "GRU": return try gru(c)
         default: throw .unsupported("operator '\(c.node.opType)' is not supported")
         }
     }
