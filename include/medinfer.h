@@ -380,6 +380,113 @@ typedef struct medinfer_image {
 int medinfer_classify_image(medinfer_session *session, const medinfer_image *image,
                             float *probabilities, size_t length, size_t *out_count);
 
+/* ---------------------------------------------------------------------------------- */
+/* Sequence models (LSTM, GRU): batches of uneven sequences, and per-bed streams        */
+/* ---------------------------------------------------------------------------------- */
+
+/* A sequence model is an ONNX network with one rank-3 input [batch, time, features]
+ * (the sequence input; time may be open) that feeds LSTM, GRU or Loop operators, and
+ * optionally other inputs of shape [batch, k] (static inputs: one row of k values per
+ * sequence, e.g. sex, age, height, weight). Its first output is the prediction.
+ * The prediction for a sequence of length L is what the model computes when given only
+ * that sequence's first L steps. */
+
+/* A batch of sequences, padded to a common number of steps. */
+typedef struct medinfer_sequence_batch {
+  size_t struct_size;     /* sizeof(medinfer_sequence_batch) */
+  const float *values;    /* [batch, max_steps, features] row-major; steps past a
+                             sequence's length are ignored (any value, even NaN) */
+  size_t batch;           /* sequences, >= 1 */
+  size_t max_steps;       /* >= 1 */
+  size_t features;        /* must equal the model's feature count */
+  const int64_t *lengths; /* `batch` lengths in 1 .. max_steps, or NULL: all max_steps */
+  const medinfer_input_tensor *static_inputs; /* every static input, shape [batch, k] */
+  size_t static_input_count;
+} medinfer_sequence_batch;
+
+/* Fills *batch with zeros and sets struct_size. Ignores NULL. */
+void medinfer_sequence_batch_init(medinfer_sequence_batch *batch);
+
+/* Runs a sequence model on a batch and writes its first output for every sequence at
+ * that sequence's last step: `batch` rows of out_count / batch values, row-major.
+ *   out        receives out_count floats; length is its capacity in floats.
+ *   out_count  receives batch * values per sequence (may be NULL).
+ * Errors: INVALID_ARGUMENT (NULL, zero batch or steps, a length outside 1..max_steps,
+ *   struct_size too small, a static input missing, repeated or unknown), SHAPE_MISMATCH
+ *   (features or a static row size differ from the model), UNSUPPORTED (not a sequence
+ *   model), BUFFER_TOO_SMALL (with *out_count set; nothing written), plus those of
+ *   medinfer_session_run. NaN and Inf inside the valid steps are computed as IEEE
+ *   arithmetic does. Not thread-safe for one session. */
+int medinfer_sequence_run(medinfer_session *session, const medinfer_sequence_batch *batch,
+                          float *out, size_t length, size_t *out_count);
+
+/* A stream: the state of one sequence that grows one step at a time (one bed of a
+ * monitor). It holds the recurrent state (hidden and cell vectors), the static inputs
+ * and the step count, a few kilobytes; the model holds everything else. Any number of
+ * streams may share one model, in any number of threads, but one stream belongs to one
+ * thread at a time (calls on one stream must not overlap). A stream keeps a reference to
+ * its model, which must outlive it. */
+typedef struct medinfer_stream medinfer_stream;
+
+#define MEDINFER_STREAM_AUTO 0      /* exact for unidirectional models, else window */
+#define MEDINFER_STREAM_WINDOW 1    /* recompute the last `window` steps on every push */
+
+typedef struct medinfer_stream_options {
+  size_t struct_size;  /* sizeof(medinfer_stream_options) */
+  int32_t mode;        /* MEDINFER_STREAM_AUTO (default) or MEDINFER_STREAM_WINDOW */
+  int32_t reserved;    /* must be 0 */
+  size_t window;       /* steps kept for window mode, 1 .. 4096 (default 48) */
+} medinfer_stream_options;
+
+/* Fills *options with the defaults and sets struct_size. Ignores NULL. */
+void medinfer_stream_options_init(medinfer_stream_options *options);
+
+/* Creates a stream at step 0. In AUTO mode a model whose recurrent operators all run
+ * forward advances in O(1) work per step: the output after step t equals
+ * medinfer_sequence_run on steps 0..t. A model with a bidirectional or reverse
+ * recurrence (whose output for a prefix depends on the whole prefix) uses WINDOW mode:
+ * every push reruns the model on the last `window` steps, so the output equals the
+ * batch output on steps max(0, t-window+1)..t.
+ *   options    may be NULL for the defaults.
+ * Errors: INVALID_ARGUMENT (NULL, bad options), UNSUPPORTED (not a sequence model, or a
+ *   graph that cannot run one step at a time, with the reason). Thread-safe. */
+int medinfer_stream_create(const medinfer_model *model, const medinfer_stream_options *options,
+                           medinfer_stream **out_stream);
+
+/* Releases a stream. medinfer_stream_free(NULL) is a no-op. */
+void medinfer_stream_free(medinfer_stream *stream);
+
+/* Sets the static input `name` (NULL: the only static input) to `count` values: one row
+ * of that input. Static inputs must all be set before the first push; setting one later
+ * applies from the next push on (already-consumed steps are not recomputed).
+ * Errors: INVALID_ARGUMENT (NULL, unknown name, NULL name with several static inputs),
+ *   SHAPE_MISMATCH (count differs from the input's row size). Values may be any float;
+ *   NaN and Inf are rejected (INVALID_ARGUMENT, nothing changed). */
+int medinfer_stream_set_static(medinfer_stream *stream, const char *name, const float *values,
+                               size_t count);
+
+/* Appends one time step (`count` feature values) and writes the model's first output for
+ * the sequence so far into out (out_count values, e.g. one risk).
+ *   model      the model the stream was created from (checked: a stream of another model
+ *              is INVALID_ARGUMENT).
+ *   out_count  receives the number of output values (may be NULL).
+ * A rejected sample leaves the stream exactly as it was, so the caller may skip it and go
+ * on. Errors: INVALID_ARGUMENT (NULL, another model's stream, a static input not set),
+ *   SHAPE_MISMATCH (count differs from the feature count), MEDINFER_ERR_INVALID_ARGUMENT
+ *   also for a NaN or infinite value (named by index), BUFFER_TOO_SMALL (with *out_count
+ *   set; the step is not consumed). Not thread-safe for one stream; streams of one model
+ *   run in parallel. */
+int medinfer_stream_push(const medinfer_model *model, medinfer_stream *stream,
+                         const float *sample, size_t count, float *out, size_t length,
+                         size_t *out_count);
+
+/* Receives the number of steps the stream has consumed since creation or reset. */
+int medinfer_stream_steps(const medinfer_stream *stream, uint64_t *out_steps);
+
+/* Returns the stream to step 0 (zero recurrent state, window emptied). Static inputs are
+ * kept. Errors: INVALID_ARGUMENT (NULL). */
+int medinfer_stream_reset(medinfer_stream *stream);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -30,8 +30,6 @@ public final class ExecutionPlan: @unchecked Sendable {
     let outputs: [PlannedOutput]
     /// Sizes of the recurrent state buffers a stream binds after the inputs (streaming plans).
     var stateSizes: [Int] = []
-    /// Whether engine-given sequence lengths give each sequence's own last-step output.
-    var lengthsAreExact = true
     /// Keeps plan-owned constant storage alive.
     private let ownedConstants: [UnsafeMutablePointer<Float>]
 

@@ -28,8 +28,6 @@ final class GraphPlanner {
     private(set) var lengthsInput: RuntimeTensor?
     /// Floats of each stream state buffer, in extra-input order, in `.streaming` mode.
     private(set) var stateSizes: [Int] = []
-    /// False when a graph reads a recurrence's full output in `.lengths` mode.
-    var lengthsAreExact = true
     /// Distinguishes the graphs of a model (main graph, subgraph bodies) in cache keys.
     let scopeKey = "main"
 
@@ -97,7 +95,6 @@ final class GraphPlanner {
         }
         let plan = builder.finish(inputShapes: inputShapes, outputs: planned)
         plan.stateSizes = stateSizes
-        plan.lengthsAreExact = lengthsAreExact
         return plan
     }
 

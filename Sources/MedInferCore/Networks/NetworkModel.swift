@@ -24,6 +24,8 @@ public final class NetworkModel: @unchecked Sendable {
     let order: [Int]
     /// Packed and transformed weights, shared by all plans and sessions.
     let weightCache = WeightCache()
+    /// Sessions lent to streams for one push at a time (`withPooledSession`).
+    let sessionPool = Locked<[NetworkSession]>([])
     /// The input of declared shape [batch, time, features], when there is exactly one.
     public let sequenceInput: Int?
 

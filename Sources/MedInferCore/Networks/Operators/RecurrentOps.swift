@@ -26,11 +26,16 @@ final class RecurrentLayerStep: NetworkStep {
     let clip: Float
     let slots: Slots
     let workspace: GemmWorkspace
+    /// Padded steps of Y repeat the output at the sequence's own last step (engine-given
+    /// lengths) instead of ONNX's zeros, so a graph reading Y's last step (tf2onnx's
+    /// Keras export does) sees each sequence's last step.
+    let padWithLastStep: Bool
 
     init(directions: [RecurrentWeights], reversed: [Bool], steps: Int, batch: Int, batchMajor: Bool, clip: Float,
-         slots: Slots, workspace: GemmWorkspace) {
+         slots: Slots, workspace: GemmWorkspace, padWithLastStep: Bool) {
         self.directions = directions; self.reversed = reversed; self.steps = steps; self.batch = batch
         self.batchMajor = batchMajor; self.clip = clip; self.slots = slots; self.workspace = workspace
+        self.padWithLastStep = padWithLastStep
     }
 
     /// Floats of scratch one run needs.
@@ -44,6 +49,10 @@ final class RecurrentLayerStep: NetworkStep {
         batchMajor ? (b * directions.count + d) * hidden : (d * batch + b) * hidden
     }
 
+    private func yOffset(_ t: Int, _ d: Int, _ b: Int, hidden: Int) -> Int {
+        (batchMajor ? (b * steps + t) * directions.count + d : (t * directions.count + d) * batch + b) * hidden
+    }
+
     func run(_ table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
         let x = UnsafePointer(table[slots.x])
         let scratch = table[slots.scratch]
@@ -53,7 +62,6 @@ final class RecurrentLayerStep: NetworkStep {
                 return v.isNaN ? 0 : Int(Swift.max(0, Swift.min(Float(steps), v)))
             }
         }
-        let directionCount = directions.count
         for (d, weights) in directions.enumerated() {
             let hidden = weights.hidden, width = weights.width
             let projection = scratch
@@ -126,13 +134,22 @@ final class RecurrentLayerStep: NetworkStep {
                 }
                 if let y {
                     for b in 0 ..< batch {
-                        let row = y + (batchMajor ? (b * steps + t) * directionCount + d : (t * directionCount + d) * batch + b) * hidden
+                        let row = y + yOffset(t, d, b, hidden: hidden)
                         if lengths.map({ t < $0[b] }) ?? true {
                             row.update(from: h + b * hidden, count: hidden)
+                        } else if padWithLastStep && !reversed[d] {
+                            row.update(from: h + b * hidden, count: hidden)  // the state stopped at the last step
                         } else {
                             row.update(repeating: 0, count: hidden)
                         }
                     }
+                }
+            }
+            if let y, let lengths, padWithLastStep, reversed[d] {
+                // A reverse pass reaches a sequence's last step first; repeat its output.
+                for b in 0 ..< batch where lengths[b] > 0 {
+                    let last = y + yOffset(lengths[b] - 1, d, b, hidden: hidden)
+                    for t in lengths[b] ..< steps { (y + yOffset(t, d, b, hidden: hidden)).update(from: last, count: hidden) }
                 }
             }
             for b in 0 ..< batch {
@@ -234,6 +251,8 @@ extension Operators {
         func state(_ index: Int, _ name: String) throws(MedInferError) -> RuntimeTensor? {
             guard let v = c.optionalInput(index) else { return nil }
             guard v.shape == stateShape else { throw .shapeMismatch("\(op) \(name) must be \(stateShape), got \(v.shape)") }
+            // Exporters write the zero state explicitly (tf2onnx: Expand of zeros to the batch).
+            if let k = v.constant, k.floatValues.allSatisfy({ $0 == 0 }) { return nil }
             return try c.builder.tensor(v)
         }
         let initialH = try state(5, "initial_h")
@@ -253,7 +272,7 @@ extension Operators {
                 throw .unsupported("\(op) runs \(direction): streaming one step at a time needs forward recurrences (use window mode)")
             }
             guard initialH == nil, initialC == nil else {
-                throw .unsupported("\(op) has an initial state input: streaming starts from zero state")
+                throw .unsupported("\(op) starts from a nonzero initial state: streaming starts from zero state")
             }
             stateH = c.planner.streamState(floats: batch * hidden)
             if lstm { stateC = c.planner.streamState(floats: batch * hidden) }
@@ -265,18 +284,14 @@ extension Operators {
         let y = wanted(0) ? try c.newTensor(yShape) : nil
         let yH = wanted(1) ? try c.newTensor(stateShape) : nil
         let yC = lstm && wanted(2) ? try c.newTensor(stateShape) : nil
-        if mode == .lengths, y != nil, c.planner.hasConsumers(outputs[0]) {
-            // The full sequence output at padded steps is zero, so a graph that reads Y
-            // (e.g. its last step) would not see each sequence's own last step.
-            c.planner.lengthsAreExact = false
-        }
         let scratch = try c.newTensor([RecurrentLayerStep.scratchFloats(steps: steps, batch: batch, weights: directions[0])])
         let xTensor = try c.builder.tensor(x)
         let slots = RecurrentLayerStep.Slots(
             x: xTensor.slot, lengths: lengths?.slot, initialH: initialH?.slot, initialC: initialC?.slot,
             y: y?.slot, yH: yH?.slot, yC: yC?.slot, stateH: stateH?.slot, stateC: stateC?.slot, scratch: scratch.slot)
         let step = RecurrentLayerStep(directions: directions, reversed: reversed, steps: steps, batch: batch, batchMajor: batchMajor,
-                                      clip: clip, slots: slots, workspace: c.builder.kernelScratch)
+                                      clip: clip, slots: slots, workspace: c.builder.kernelScratch,
+                                      padWithLastStep: mode == .lengths)
         let reads = [xTensor, scratch] + [lengths, initialH, initialC, stateH, stateC].compactMap { $0 }
         let writes = [y, yH, yC, scratch].compactMap { $0 }
         let folded = c.allInputsConstant && mode == .plain
