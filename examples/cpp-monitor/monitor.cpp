@@ -281,7 +281,7 @@ void run_beds(Bed *beds, size_t bed_count, bool reports_mid_run, const RunContex
           ++c.rejected_by_library;
           if (run.printers.rejections.wants_more()) {
             int n = format_prefix(line, sizeof line, step, bed.id);
-            std::snprintf(line + n, sizeof line - n, "sample rejected by the library (stream unchanged): %s\n",
+            std::snprintf(line + n, sizeof line - n, "refused by the library: %s\n",
                           status.message().c_str());
             run.printers.rejections.print(line);
           }
