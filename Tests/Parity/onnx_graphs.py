@@ -29,6 +29,8 @@ Opset forms covered (the `opset` option where a builder has it):
 - Dropout: ratio attribute (10/11) or optional ratio input (13)
 - Slice: starts/ends/axes/steps inputs (10+), including negative steps and clamped ends
 - Shape: start/end attributes (15)
+- LSTM / GRU: opset 11-14 forms; layout 1 (batch-major, 14) is run in onnxruntime, which
+  refuses it, as the equivalent layout-0 node between Transposes (see `reference`)
 """
 
 from __future__ import annotations
@@ -139,8 +141,45 @@ def reference(model_bytes, inputs, output_names=None):
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(_batch_major_as_time_major(model_bytes), so,
+                                providers=["CPUExecutionProvider"])
     return sess.run(output_names, inputs)
+
+
+def _batch_major_as_time_major(model_bytes):
+    """onnxruntime refuses LSTM/GRU with layout=1 (batch-major [N, T, ...] tensors): the
+    same computation as layout 0 between Transposes, which it runs. Other models are
+    returned unchanged."""
+    model = onnx.load_from_string(model_bytes)
+    recurrent = [n for n in model.graph.node if n.op_type in ("LSTM", "GRU", "RNN")
+                 and any(a.name == "layout" and a.i == 1 for a in n.attribute)]
+    if not recurrent:
+        return model_bytes
+    nodes = []
+    for node in model.graph.node:
+        if node not in recurrent:
+            nodes.append(node)
+            continue
+        for attr in list(node.attribute):
+            if attr.name == "layout":
+                node.attribute.remove(attr)
+        # inputs: X [N, T, I] -> [T, N, I]; initial_h/c [N, D, H] -> [D, N, H]
+        for slot in (0, 5, 6):
+            if slot < len(node.input) and node.input[slot]:
+                name = node.input[slot]
+                nodes.append(helper.make_node("Transpose", [name], [name + "__tm"], perm=[1, 0, 2]))
+                node.input[slot] = name + "__tm"
+        # outputs: Y [T, D, N, H] -> [N, T, D, H]; Y_h/Y_c [D, N, H] -> [N, D, H]
+        after = []
+        for slot, name in enumerate(list(node.output)):
+            if name:
+                node.output[slot] = name + "__tm"
+                after.append(helper.make_node("Transpose", [name + "__tm"], [name],
+                                              perm=[2, 0, 1, 3] if slot == 0 else [1, 0, 2]))
+        nodes += [node] + after
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model.SerializeToString()
 
 
 # ----------------------------------------------------------------------------------------
@@ -876,6 +915,99 @@ def build_dropout(rng, *, opset=None):
 
 
 # ----------------------------------------------------------------------------------------
+# recurrent operators (LSTM, GRU)
+# ----------------------------------------------------------------------------------------
+
+#: Hidden and input sizes of the recurrent builders (1 and 33 straddle SIMD widths).
+RECURRENT_SIZES = (1, 7, 33)
+
+
+def _recurrent(rng, op, gates, *, direction, layout, hidden, input_size, batch, steps, has_bias,
+               has_lengths, has_initial_h, has_initial_c, outputs, opset, attributes):
+    """One LSTM (gates=4) or GRU (gates=3) node with every optional input drawn or pinned.
+
+    Graph inputs are X and, when used, initial_h / initial_c (float32); W, R, B and
+    sequence_lens (int32) are initializers. Outputs not wanted are left empty, as
+    exporters write them; a dropped output is the empty name, never a hole in the middle."""
+    directions = 2 if direction == "bidirectional" else 1
+    x_shape = [batch, steps, input_size] if layout == 1 else [steps, batch, input_size]
+    state_shape = [batch, directions, hidden] if layout == 1 else [directions, batch, hidden]
+    # Weights around 1/sqrt(fan in), some larger, so gates both saturate and stay linear.
+    scale = _pick(rng, [0.5, 1.0, 2.0])
+    inits = {
+        "W": _normal(rng, [directions, gates * hidden, input_size], scale / np.sqrt(input_size)),
+        "R": _normal(rng, [directions, gates * hidden, hidden], scale / np.sqrt(hidden)),
+    }
+    inputs = {"X": _normal(rng, x_shape, _pick(rng, [1.0, 3.0]))}
+    names = ["X", "W", "R", "", "", "", ""][: 3 + (4 if gates == 4 else 3)]
+    if has_bias:
+        inits["B"] = _normal(rng, [directions, 2 * gates * hidden], 0.5)
+        names[3] = "B"
+    if has_lengths:
+        lengths = np.array([_int(rng, 1, steps) for _ in range(batch)], dtype=np.int32)
+        lengths[_int(rng, 0, batch - 1)] = steps
+        inits["sequence_lens"] = lengths
+        names[4] = "sequence_lens"
+    if has_initial_h:
+        inputs["initial_h"] = _normal(rng, state_shape, 0.5)
+        names[5] = "initial_h"
+    if gates == 4 and has_initial_c:
+        inputs["initial_c"] = _normal(rng, state_shape, 1.0)
+        names[6] = "initial_c"
+    while names and names[-1] == "":
+        names.pop()
+    out_names = ["Y", "Y_h", "Y_c"][: 3 if gates == 4 else 2]
+    node_outputs = [name if name in outputs else "" for name in out_names]
+    while node_outputs[-1] == "":
+        node_outputs.pop()
+    attrs = dict(hidden_size=hidden, direction=direction, **attributes)
+    if layout == 1:
+        attrs["layout"] = 1
+    node = helper.make_node(op, names, node_outputs, **attrs)
+    return _model([node], inputs, [n for n in out_names if n in outputs], inits, opset=opset, name=op.lower())
+
+
+def _recurrent_choices(rng, gates, direction, layout, hidden, input_size, batch, steps, outputs, opset):
+    direction = direction or _pick(rng, ["forward", "reverse", "bidirectional"])
+    layout = _pick(rng, [0, 1]) if layout is None else layout
+    if outputs is None:
+        candidates = ["Y", "Y_h", "Y_c"][:gates - 1]
+        outputs = [name for name in candidates if _bool(rng)] or [_pick(rng, candidates)]
+    return dict(
+        direction=direction, layout=layout,
+        hidden=hidden or _pick(rng, RECURRENT_SIZES), input_size=input_size or _pick(rng, RECURRENT_SIZES),
+        batch=batch or _pick(rng, [1, 3]), steps=steps or _pick(rng, [1, 2, 5, 9]), outputs=outputs,
+        # layout is an attribute since opset 14; earlier forms are the same operator
+        opset=opset or (14 if layout == 1 else _pick(rng, [11, 13, 14])))
+
+
+def build_lstm(rng, *, direction=None, layout=None, hidden=None, input_size=None, batch=None, steps=None,
+               has_bias=None, has_lengths=None, has_initial_h=None, has_initial_c=None, outputs=None, opset=None):
+    """LSTM (gates i, o, f, c): forward, reverse or bidirectional; layout 0 ([T, N, I]) or 1
+    ([N, T, I]); bias, sequence_lens, initial_h and initial_c each present or absent; any
+    non-empty subset of Y, Y_h, Y_c."""
+    choices = _recurrent_choices(rng, 4, direction, layout, hidden, input_size, batch, steps, outputs, opset)
+    pick = lambda value: _bool(rng) if value is None else value  # noqa: E731
+    return _recurrent(rng, "LSTM", 4, has_bias=pick(has_bias), has_lengths=pick(has_lengths),
+                      has_initial_h=pick(has_initial_h), has_initial_c=pick(has_initial_c),
+                      attributes={}, **choices)
+
+
+def build_gru(rng, *, direction=None, layout=None, hidden=None, input_size=None, batch=None, steps=None,
+              linear_before_reset=None, has_bias=None, has_lengths=None, has_initial_h=None, outputs=None,
+              opset=None):
+    """GRU (gates z, r, h): linear_before_reset 0 (the ONNX default, Keras reset_after=False)
+    or 1 (PyTorch, Keras reset_after=True), directions, layouts and optional inputs as
+    build_lstm; any non-empty subset of Y, Y_h."""
+    choices = _recurrent_choices(rng, 3, direction, layout, hidden, input_size, batch, steps, outputs, opset)
+    pick = lambda value: _bool(rng) if value is None else value  # noqa: E731
+    reset = _pick(rng, [0, 1]) if linear_before_reset is None else linear_before_reset
+    return _recurrent(rng, "GRU", 3, has_bias=pick(has_bias), has_lengths=pick(has_lengths),
+                      has_initial_h=pick(has_initial_h), has_initial_c=False,
+                      attributes={"linear_before_reset": reset}, **choices)
+
+
+# ----------------------------------------------------------------------------------------
 # a Keras-style CNN as tf2onnx writes it
 # ----------------------------------------------------------------------------------------
 
@@ -960,6 +1092,8 @@ BUILDERS = {
     "identity": build_identity,
     "dropout": build_dropout,
     "keras_cnn": build_keras_cnn,
+    "lstm": build_lstm,
+    "gru": build_gru,
 }
 
 #: op types that appear in the graphs above
@@ -968,7 +1102,7 @@ OPERATORS = sorted({
     "Sub", "Mul", "Div", "Softmax", "BatchNormalization", "Clip", "LeakyRelu", "Sigmoid",
     "Tanh", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Slice",
     "Gather", "Shape", "Cast", "Expand", "Split", "Resize", "Constant", "Identity", "Dropout",
-    "ReduceMean",
+    "ReduceMean", "LSTM", "GRU",
 })
 
 

@@ -20,10 +20,11 @@ from . import _native
 from ._native import library_path
 from .errors import MedInferError, check as _check
 from .network import Network
+from .sequence import Stream, run_sequences
 from .sklearn_export import export_sklearn
 
 __version__ = "0.1.0"
-__all__ = ["Model", "Network", "MedInferError", "export_sklearn", "library_path", "__version__"]
+__all__ = ["Model", "Network", "Stream", "run_sequences", "MedInferError", "export_sklearn", "library_path", "__version__"]
 
 _KINDS = {1: "xgboost", 2: "lightgbm", 3: "sklearn", 4: "onnx"}
 

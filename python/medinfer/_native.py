@@ -53,6 +53,21 @@ class Image(ctypes.Structure):
                 ("reserved", ctypes.c_int32)]
 
 
+class SequenceBatch(ctypes.Structure):
+    """medinfer_sequence_batch: sequences padded to max_steps, their lengths, static rows."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("values", ctypes.c_void_p), ("batch", ctypes.c_size_t),
+                ("max_steps", ctypes.c_size_t), ("features", ctypes.c_size_t), ("lengths", ctypes.c_void_p),
+                ("static_inputs", ctypes.POINTER(InputTensor)), ("static_input_count", ctypes.c_size_t)]
+
+
+STREAM_AUTO, STREAM_WINDOW = 0, 1
+
+
+class StreamOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("mode", ctypes.c_int32), ("reserved", ctypes.c_int32),
+                ("window", ctypes.c_size_t)]
+
+
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _path: str | None = None
@@ -112,6 +127,32 @@ def _declare(lib: ctypes.CDLL) -> None:
         function = getattr(lib, name)
         function.argtypes = argtypes
         function.restype = restype
+    # The sequence-model calls (ABI 1, added later): a library built before them still
+    # loads, and the binding says what is missing when they are used (see `require`).
+    sequence_signatures = {
+        "medinfer_sequence_batch_init": ([ctypes.POINTER(SequenceBatch)], None),
+        "medinfer_sequence_run": ([p, ctypes.POINTER(SequenceBatch), p, size, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_stream_options_init": ([ctypes.POINTER(StreamOptions)], None),
+        "medinfer_stream_create": ([p, ctypes.POINTER(StreamOptions), ctypes.POINTER(p)], ctypes.c_int),
+        "medinfer_stream_free": ([p], None),
+        "medinfer_stream_set_static": ([p, ctypes.c_char_p, p, size], ctypes.c_int),
+        "medinfer_stream_push": ([p, p, p, size, p, size, ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_stream_steps": ([p, ctypes.POINTER(ctypes.c_uint64)], ctypes.c_int),
+        "medinfer_stream_reset": ([p], ctypes.c_int),
+    }
+    for name, (argtypes, restype) in sequence_signatures.items():
+        function = getattr(lib, name, None)
+        if function is not None:
+            function.argtypes = argtypes
+            function.restype = restype
+
+
+def require(name: str):
+    """The library function `name`, or NotImplementedError naming the library that lacks it."""
+    function = getattr(library(), name, None)
+    if function is None:
+        raise NotImplementedError(f"{library_path()} has no {name}(): it was built before the sequence-model API")
+    return function
 
 
 def library() -> ctypes.CDLL:
