@@ -2,9 +2,9 @@
  * C API tests for sequence models (LSTM, GRU) and streams: every argument of
  * medinfer_sequence_run and the medinfer_stream_* calls, samples rejected with the stream
  * left exactly as it was, streaming outputs equal to medinfer_sequence_run on every
- * prefix (icu_lstm, icu_gru, icu_two_branch), window mode on the bidirectional model equal
- * to the batch output on the last W steps, and 4 threads x 16 streams on one model giving
- * the single-thread results bit for bit.
+ * prefix (icu_lstm, icu_gru, icu_gru_fused, icu_two_branch), window mode on the
+ * bidirectional model equal to the batch output on the last W steps, and 4 threads x 16
+ * streams on one model giving the single-thread results bit for bit.
  *
  *   test_stream REPO_ROOT
  */
@@ -58,13 +58,16 @@ static medinfer_model *load_model(const char *name) {
   return model;
 }
 
-/* Deterministic pseudo-random vital signs, roughly standardized (mean 0, sd ~1) and
- * drifting like real traces: a random walk pulled back to 0. */
+/* Deterministic pseudo-random vital signs in clinical units (the models normalize
+ * inside), drifting like real traces: a random walk pulled back to a typical value. */
 static uint64_t g_rng = 1;
 static float next_uniform(void) { /* [-1, 1) */
   g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
   return (float)((double)(g_rng >> 40) / (double)(1ull << 23) - 1.0);
 }
+/* heart rate, systolic, diastolic, mean arterial, respiratory rate, SpO2, temperature, GCS */
+static const float kTypical[FEATURES] = {85, 120, 70, 87, 18, 96, 37.2f, 13};
+static const float kSpread[FEATURES] = {25, 25, 15, 18, 8, 4, 1.2f, 3};
 static float *make_sequence(uint64_t seed, size_t steps) {
   float *values = malloc(steps * FEATURES * sizeof(float));
   g_rng = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -73,14 +76,17 @@ static float *make_sequence(uint64_t seed, size_t steps) {
   for (size_t t = 0; t < steps; t++)
     for (size_t f = 0; f < FEATURES; f++) {
       level[f] = 0.9f * level[f] + 0.4f * next_uniform();
-      values[t * FEATURES + f] = level[f];
+      values[t * FEATURES + f] = kTypical[f] + kSpread[f] * level[f];
     }
   return values;
 }
+/* sex (0/1), age (years), height (cm), weight (kg) */
 static void make_static_row(uint64_t seed, float row[STATIC_WIDTH]) {
   g_rng = seed * 0xD1B54A32D192ED03ull + 7;
-  for (size_t i = 0; i < STATIC_WIDTH; i++) row[i] = next_uniform();
-  row[0] = row[0] < 0 ? 0.0f : 1.0f; /* sex */
+  row[0] = next_uniform() < 0 ? 0.0f : 1.0f;
+  row[1] = 55 + 30 * next_uniform();
+  row[2] = 170 + 15 * next_uniform();
+  row[3] = 80 + 30 * next_uniform();
 }
 
 /* The name of the model's rank-2 (static) input, or NULL when it has none. */
@@ -388,7 +394,7 @@ static uint64_t steps_of(const medinfer_stream *stream) {
 static void test_stream_push_arguments(void) {
   medinfer_model *lstm = load_model("icu_lstm.onnx");
   medinfer_model *lstm_again = load_model("icu_lstm.onnx");
-  medinfer_model *gru = load_model("icu_gru.onnx");
+  medinfer_model *gru = load_model("icu_gru_fused.onnx");
   if (!lstm || !lstm_again || !gru) goto done;
   float *values = make_sequence(2, 8);
   medinfer_stream *stream = stream_of(lstm, NULL, NULL, values, 2, NULL);
@@ -757,7 +763,8 @@ int main(int argc, char **argv) {
   test_stream_push_arguments();
   test_stream_static_inputs();
   test_prefix_parity("icu_lstm.onnx");
-  test_prefix_parity("icu_gru.onnx");
+  test_prefix_parity("icu_gru.onnx");       /* the Keras GRU, exported as a Loop */
+  test_prefix_parity("icu_gru_fused.onnx"); /* the PyTorch GRU: one fused op */
   test_prefix_parity("icu_two_branch.onnx");
   test_window_mode();
   test_threads("icu_lstm.onnx");

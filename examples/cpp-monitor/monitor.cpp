@@ -68,6 +68,9 @@ bool parse_options(int argc, char **argv, Options &options) {
     out = std::strtod(text, &end);
     return end != text && *end == '\0' && out >= low && out <= high;
   };
+  auto whole = [&number](const char *text, double low, double high, double &out) {
+    return number(text, low, high, out) && out == std::floor(out);
+  };
   for (int i = 1; i < argc; ++i) {
     std::string name = argv[i];
     if (name == "--help" || name == "-h") {
@@ -82,15 +85,15 @@ bool parse_options(int argc, char **argv, Options &options) {
     double value = 0;
     bool ok = true;
     if (name == "--model") options.model = text;
-    else if (name == "--beds") ok = number(text, 1, 1e6, value) && (options.beds = static_cast<size_t>(value), true);
-    else if (name == "--steps") ok = number(text, 1, 1e9, value) && (options.steps = static_cast<uint64_t>(value), true);
-    else if (name == "--threads") ok = number(text, 1, 1024, value) && (options.threads = static_cast<size_t>(value), true);
+    else if (name == "--beds") ok = whole(text, 1, 1e6, value) && (options.beds = static_cast<size_t>(value), true);
+    else if (name == "--steps") ok = whole(text, 1, 1e9, value) && (options.steps = static_cast<uint64_t>(value), true);
+    else if (name == "--threads") ok = whole(text, 1, 1024, value) && (options.threads = static_cast<size_t>(value), true);
     else if (name == "--threshold") ok = number(text, 0, 1, value) && (options.threshold = static_cast<float>(value), true);
     else if (name == "--bad-rate") ok = number(text, 0, 1, value) && (options.bad_rate = value, true);
     else if (name == "--deteriorating") ok = number(text, 0, 1, value) && (options.deteriorating = value, true);
-    else if (name == "--window") ok = number(text, 1, 4096, value) && (options.window = static_cast<size_t>(value), true);
-    else if (name == "--show-events") ok = number(text, 0, 1e9, value) && (options.show_events = static_cast<size_t>(value), true);
-    else if (name == "--seed") ok = number(text, 0, 1.8e19, value) && (options.seed = static_cast<uint64_t>(value), true);
+    else if (name == "--window") ok = whole(text, 1, 4096, value) && (options.window = static_cast<size_t>(value), true);
+    else if (name == "--show-events") ok = whole(text, 0, 1e9, value) && (options.show_events = static_cast<size_t>(value), true);
+    else if (name == "--seed") ok = whole(text, 0, 1.8e19, value) && (options.seed = static_cast<uint64_t>(value), true);
     else {
       std::fprintf(stderr, "monitor: unknown option %s (--help lists them)\n", name.c_str());
       return false;
