@@ -8,7 +8,7 @@
 #                                  MEDINFER_ASAN_LIB_DIR=.build-asan/debug Tests/CAPI/run.sh asan
 #                                (`make asan` does both); the C programs are built with the
 #                                Swift toolchain's clang and -fsanitize=address
-#   Tests/CAPI/run.sh tsan       test_threads and test_network against a library built with
+#   Tests/CAPI/run.sh tsan       test_threads, test_network and test_stream against a library built with
 #                                ThreadSanitizer, in $MEDINFER_TSAN_LIB_DIR (`make tsan`)
 #   Tests/CAPI/run.sh valgrind   test_capi under valgrind memcheck (--leak-check=full; the Swift
 #                                runtime's metadata caches are suppressed in valgrind.supp),
@@ -16,7 +16,9 @@
 #
 # Programs: test_capi (every bad input through the C API, the malformed fixtures, file vs
 # memory loads), test_network (ONNX: parity fixtures, malformed and truncated files, every
-# argument of the network calls, sessions on several threads), test_threads (one model shared by 8 threads, on each bundled model) and
+# argument of the network calls, sessions on several threads), test_stream (sequence models and
+# per-bed streams: every argument, rejected samples, streaming = batch on every prefix, window
+# mode, 4 threads x 16 streams), test_threads (one model shared by 8 threads, on each bundled model) and
 # examples/c/score (on the bundled models and CSV files, plus its error paths). Build
 # outputs go to .build/capi/. Every step runs even when an earlier one fails; the exit
 # status is non-zero when any failed.
@@ -121,6 +123,7 @@ build "$OUT/test_capi" Tests/CAPI/test_capi.c
 "$CC_USED" "${CFLAGS_USED[@]}" -D_DEFAULT_SOURCE -Iinclude $(pkg-config --cflags json-c) Tests/CAPI/test_network.c \
     -L"$LIB_DIR" -lmedinfer $(pkg-config --libs json-c) -lm -Wl,-rpath,"$LIB_DIR" -o "$OUT/test_network"
 build "$OUT/test_threads" Tests/CAPI/test_threads.c
+build "$OUT/test_stream" Tests/CAPI/test_stream.c
 build "$OUT/score" examples/c/score.c
 
 FAILED=()
@@ -142,6 +145,7 @@ if [ "$MODE" = tsan ]; then
     # Races are what TSan looks for: the threaded tests (one tree model: a debug TSan
     # build scores ~100x slower, and the locks are the same for every model).
     step "test_network (tsan)" "$OUT/test_network" "$ROOT"
+    step "test_stream (tsan)" "$OUT/test_stream" "$ROOT"
     step "test_threads ${MODELS[0]} (tsan)" "$OUT/test_threads" "${MODELS[0]}"
     echo
     if [ ${#FAILED[@]} -ne 0 ]; then
@@ -152,6 +156,7 @@ if [ "$MODE" = tsan ]; then
 fi
 step "test_capi" "${RUN[@]}" "$OUT/test_capi" "$ROOT"
 step "test_network" "${RUN[@]}" "$OUT/test_network" "$ROOT"
+step "test_stream" "${RUN[@]}" "$OUT/test_stream" "$ROOT"
 
 if [ "$MODE" != valgrind ]; then
     # --- test_threads on each bundled model -----------------------------------------------
