@@ -32,6 +32,7 @@ test: system-deps python-deps lib
 	Tests/CAPI/run.sh
 	$(PY) -m pytest -q Tests/Parity
 	$(MAKE) --no-print-directory lambda-test
+	$(MAKE) --no-print-directory monitor-test
 	$(MAKE) --no-print-directory batch-test
 	$(MAKE) --no-print-directory dist-test
 
@@ -111,4 +112,5 @@ clean:
 	rm -rf .build .build-asan .build-fuzz
 
 include examples/lambda/lambda.mk
+include examples/cpp-monitor/monitor.mk
 include packaging/packaging.mk
