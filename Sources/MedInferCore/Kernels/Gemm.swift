@@ -58,7 +58,13 @@ enum Gemm {
                 let depth = min(kBlock, k - k0)
                 let first = k0 == 0
                 let last = k0 + depth == k
-                b.pack(into: packedB, k0: k0, depth: depth, n0: n0, width: nWidth)
+                let bPanels: UnsafePointer<Float>
+                if let ready = b.packedPanels(k0: k0, depth: depth, n0: n0) {
+                    bPanels = ready
+                } else {
+                    b.pack(into: packedB, k0: k0, depth: depth, n0: n0, width: nWidth)
+                    bPanels = UnsafePointer(packedB)
+                }
                 let (aPanels, aPanelStride) = a.panels(scratch: packedA, rows: m, k0: k0, depth: depth)
                 let wide = KernelDispatch.wideGemm
                 // Row blocks of MC: their A panels (MC × KC) stay in L2 while every B
@@ -71,7 +77,7 @@ enum Gemm {
                         // Two full 16-column panels at once on AVX-512 (a 6×32 zmm tile).
                         let pair = wide && nWidth - j >= 2 * nr
                         let cols = min(nr, nWidth - j)
-                        let bPanel = packedB + j * depth
+                        let bPanel = bPanels + j * depth
                         var i = i0
                         while i < iEnd {
                             let rows = min(mr, m - i)
@@ -225,6 +231,13 @@ final class GemmWorkspace {
 /// panel j holds depth steps of NR floats, columns past the end zero-filled.
 protocol GemmPackB {
     func pack(into buffer: UnsafeMutablePointer<Float>, k0: Int, depth: Int, n0: Int, width: Int)
+    /// The block's panels when they already exist in packed form (`PrepackedB`), so the
+    /// product reads them in place; nil to pack.
+    func packedPanels(k0: Int, depth: Int, n0: Int) -> UnsafePointer<Float>?
+}
+
+extension GemmPackB {
+    func packedPanels(k0: Int, depth: Int, n0: Int) -> UnsafePointer<Float>? { nil }
 }
 
 /// A plain strided matrix as operand A: element (i, p) at base[i*rowStride + p*colStride].
@@ -340,5 +353,36 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
         -> (UnsafePointer<Float>, panelStride: Int)
     {
         (UnsafePointer(storage + k0 * Gemm.mr), self.depth * Gemm.mr)
+    }
+}
+
+/// A constant B operand packed once (a recurrent layer's Rᵀ, multiplied every time step):
+/// the whole depth in one block of NR-column panels, used in place when the product's
+/// depth fits one block, packed from the source otherwise.
+final class PrepackedB: GemmPackB, @unchecked Sendable {
+    let depth: Int
+    let width: Int
+    private let source: StridedMatrixB
+    private let storage: UnsafeMutablePointer<Float>
+
+    /// `source` [depth][width] row-major with row stride `ldb`; it must outlive this object.
+    init(depth: Int, width: Int, source: UnsafePointer<Float>, ldb: Int) {
+        self.depth = depth
+        self.width = width
+        self.source = StridedMatrixB(base: source, rowStride: ldb, colStride: 1)
+        let padded = Gemm.roundUp(max(width, 1), Gemm.nr)
+        storage = .allocate(capacity: padded * max(depth, 1))
+        self.source.pack(into: storage, k0: 0, depth: depth, n0: 0, width: width)
+    }
+
+    deinit { storage.deallocate() }
+
+    func pack(into buffer: UnsafeMutablePointer<Float>, k0: Int, depth: Int, n0: Int, width: Int) {
+        source.pack(into: buffer, k0: k0, depth: depth, n0: n0, width: width)
+    }
+
+    func packedPanels(k0: Int, depth: Int, n0: Int) -> UnsafePointer<Float>? {
+        guard k0 == 0, depth == self.depth, n0 % Gemm.nr == 0 else { return nil }
+        return UnsafePointer(storage + n0 * depth)
     }
 }

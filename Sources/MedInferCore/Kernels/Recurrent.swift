@@ -24,6 +24,11 @@ final class RecurrentWeights: @unchecked Sendable {
     /// Rᵀ again in 64-column panels, each [hidden][64] contiguous, so that one row's
     /// product streams through memory in order (`SmallRowsGemm`).
     let recurrentPanels: UnsafeMutablePointer<Float>
+    /// Rᵀ's columns as packed GEMM B operands, for a batch's h·Rᵀ: those that multiply h
+    /// directly (all, or z and r for a GRU without linear-before-reset, whose h columns
+    /// multiply r⊙h: `packedResetColumns`).
+    let packedRecurrent: PrepackedB
+    let packedResetColumns: PrepackedB?
     /// Added to the input projection: Wb + Rb, except a linear-before-reset GRU's Rbh.
     let projectionBias: [Float]
     /// A linear-before-reset GRU's Rbh (added inside the reset product); else empty.
@@ -46,6 +51,11 @@ final class RecurrentWeights: @unchecked Sendable {
             for k in 0 ..< hidden { recurrentWeights[k * width + j] = r[j * hidden + k] }
         }
         recurrentPanels = SmallRowsGemm.panels(recurrentWeights, depth: hidden, width: width)
+        let splitReset = cell == .gru(linearBeforeReset: false)
+        packedRecurrent = PrepackedB(depth: hidden, width: splitReset ? 2 * hidden : width, source: recurrentWeights, ldb: width)
+        packedResetColumns = splitReset
+            ? PrepackedB(depth: hidden, width: hidden, source: recurrentWeights + 2 * hidden, ldb: width)
+            : nil
         var projection = [Float](repeating: 0, count: width)
         var reset: [Float] = []
         if let bias {

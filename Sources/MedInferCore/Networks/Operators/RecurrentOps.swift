@@ -178,9 +178,9 @@ final class RecurrentLayerStep: NetworkStep {
             SmallRowsGemm.multiply(rows: rows, a: h, lda: hidden, depth: hidden, b: weights.recurrentWeights, ldb: weights.width,
                                    panels: weights.recurrentPanels, columns: columns, bias: nil, out: out, ldo: ldo)
         } else {
+            let packed = columns.lowerBound == 0 ? weights.packedRecurrent : weights.packedResetColumns!
             Gemm.multiply(m: rows, n: columns.count, k: hidden,
-                          a: StridedMatrixA(base: h, rowStride: hidden, colStride: 1),
-                          b: StridedMatrixB(base: weights.recurrentWeights + columns.lowerBound, rowStride: weights.width, colStride: 1),
+                          a: StridedMatrixA(base: h, rowStride: hidden, colStride: 1), b: packed,
                           c: out, ldc: ldo, epilogue: .init(), workspace: workspace)
         }
     }
