@@ -81,7 +81,20 @@ enum Elementwise {
     static func binary(_ op: BinaryOperator, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        _ out: UnsafeMutablePointer<Float>, _ layout: BroadcastLayout) {
         let outerCount = layout.outer.reduce(1, *)
-        var index = [Int](repeating: 0, count: layout.outer.count)
+        if outerCount == 1 {
+            run(op, a, layout.innerStrideA, b, layout.innerStrideB, out, layout.inner)
+            return
+        }
+        // A stack odometer: a heap array here would cost more than a small operation.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(layout.outer.count, 1)) { index in
+            index.initialize(repeating: 0)
+            odometer(op, a, b, out, layout, outerCount: outerCount, index: index)
+        }
+    }
+
+    private static func odometer(_ op: BinaryOperator, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                 _ out: UnsafeMutablePointer<Float>, _ layout: BroadcastLayout, outerCount: Int,
+                                 index: UnsafeMutableBufferPointer<Int>) {
         var offA = 0, offB = 0
         var o = out
         for _ in 0 ..< outerCount {
