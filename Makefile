@@ -103,6 +103,8 @@ fuzz: system-deps
 bench: python-deps lib
 	$(PY) Benchmarks/run_all.py
 	$(PY) Benchmarks/cnn_bench.py --record
+	$(PY) Benchmarks/sequence_bench.py
+	$(MAKE) --no-print-directory stream-bench
 
 # Dask and Spark end to end through the Python binding (Tests/Batch; needs Java 17+).
 batch-test: python-deps lib
