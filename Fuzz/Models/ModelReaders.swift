@@ -69,6 +69,49 @@ func exerciseNetwork(_ bytes: UnsafeRawBufferPointer) {
             }
         }
     }
+    exerciseSequences(network)
+}
+
+/// A sequence model is also run the two ways the sequence API adds: a batch with uneven
+/// lengths (recurrences told each sequence's length) and a stream pushed one step at a
+/// time (recurrences planned for one step, state in the stream).
+func exerciseSequences(_ network: NetworkModel) {
+    guard let sequence = network.sequenceInput, let dims = network.inputs[sequence].dims,
+          case .fixed(let features)? = dims.last, features > 0, features <= 64 else { return }
+    let finite: [Float] = [0, -0.0, 1, -1, 0.5, 1e30, -1e30, 3, 255, 1e-38]
+    let steps = 3, batch = 2
+    let values = (0 ..< batch * steps * features).map { finite[$0 % finite.count] }
+    var statics: [(Int, [Float])] = []
+    for index in network.staticInputs {
+        guard let d = network.inputs[index].dims, d.count == 2, case .fixed(let width) = d[1], width > 0, width <= 64 else { return }
+        statics.append((index, (0 ..< batch * width).map { finite[($0 + 3) % finite.count] }))
+    }
+    let session = NetworkSession(model: network)
+    var out = [Float](repeating: 0, count: 1 << 12)
+    values.withUnsafeBufferPointer { v in
+        withPointers(statics.map(\.1)) { pointers in
+            let rows = zip(statics, pointers).map { StaticRows(input: $0.0.0, values: $0.1, width: $0.0.1.count / batch) }
+            let count = (try? session.runSequences(values: v.baseAddress!, batch: batch, maxSteps: steps, features: features,
+                                                   lengths: [1, steps], statics: rows, output: nil, capacity: 0)) ?? Int.max
+            if count <= out.count {
+                out.withUnsafeMutableBufferPointer { o in
+                    _ = try? session.runSequences(values: v.baseAddress!, batch: batch, maxSteps: steps, features: features,
+                                                  lengths: [1, steps], statics: rows, output: o.baseAddress, capacity: o.count)
+                }
+            }
+        }
+    }
+    guard let stream = try? SequenceStream(model: network, mode: .automatic(window: 2)), stream.outputCount <= out.count else { return }
+    for (index, rows) in statics {
+        rows.withUnsafeBufferPointer { try? stream.setStatic(index, UnsafeBufferPointer(rebasing: $0[0 ..< $0.count / batch])) }
+    }
+    for t in 0 ..< steps {
+        values.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBufferPointer { o in
+                _ = try? stream.push(UnsafeBufferPointer(rebasing: v[t * features ..< (t + 1) * features]), output: o.baseAddress!)
+            }
+        }
+    }
 }
 
 func withPointers(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> Void) {
