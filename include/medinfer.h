@@ -21,8 +21,10 @@
  *  - Threads. A loaded medinfer_model is immutable: any number of threads may use one
  *    model at the same time without locks (until it is freed, which must not race with
  *    any other use). Running a network needs a medinfer_session, the mutable half (plans
- *    and tensor memory): one session per thread, any number per model. Functions keep no
- *    global mutable state besides the per-thread error.
+ *    and tensor memory): one session per thread, any number per model. A stream (one
+ *    growing sequence, e.g. one bed) is mutable too: used by one thread at a time, any
+ *    number per model. Functions keep no global mutable state besides the per-thread
+ *    error.
  *  - Bad input never crashes the host. Pointers, lengths and every field of a model file
  *    are validated; malformed or hostile files yield MEDINFER_ERR_PARSE or
  *    MEDINFER_ERR_UNSUPPORTED.
@@ -459,9 +461,9 @@ void medinfer_stream_free(medinfer_stream *stream);
 /* Sets the static input `name` (NULL: the only static input) to `count` values: one row
  * of that input. Static inputs must all be set before the first push; setting one later
  * applies from the next push on (already-consumed steps are not recomputed).
- * Errors: INVALID_ARGUMENT (NULL, unknown name, NULL name with several static inputs),
- *   SHAPE_MISMATCH (count differs from the input's row size). Values may be any float;
- *   NaN and Inf are rejected (INVALID_ARGUMENT, nothing changed). */
+ * Errors: INVALID_ARGUMENT (NULL, unknown name, NULL name with several static inputs, a
+ *   NaN or infinite value: nothing is changed), SHAPE_MISMATCH (count differs from the
+ *   input's row size). Not thread-safe for one stream. */
 int medinfer_stream_set_static(medinfer_stream *stream, const char *name, const float *values,
                                size_t count);
 
@@ -480,11 +482,12 @@ int medinfer_stream_push(const medinfer_model *model, medinfer_stream *stream,
                          const float *sample, size_t count, float *out, size_t length,
                          size_t *out_count);
 
-/* Receives the number of steps the stream has consumed since creation or reset. */
+/* Receives the number of steps the stream has consumed since creation or reset (rejected
+ * samples do not count). Errors: INVALID_ARGUMENT (NULL). */
 int medinfer_stream_steps(const medinfer_stream *stream, uint64_t *out_steps);
 
 /* Returns the stream to step 0 (zero recurrent state, window emptied). Static inputs are
- * kept. Errors: INVALID_ARGUMENT (NULL). */
+ * kept. Errors: INVALID_ARGUMENT (NULL). Not thread-safe for one stream. */
 int medinfer_stream_reset(medinfer_stream *stream);
 
 #ifdef __cplusplus
