@@ -32,6 +32,7 @@ test: system-deps python-deps lib
 	Tests/CAPI/run.sh
 	$(PY) -m pytest -q Tests/Parity
 	$(MAKE) --no-print-directory lambda-test
+	$(MAKE) --no-print-directory lambda-fuzz-replay
 	$(MAKE) --no-print-directory monitor-test
 	$(MAKE) --no-print-directory batch-test
 	$(MAKE) --no-print-directory dist-test
@@ -99,6 +100,7 @@ fuzz: system-deps
 	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/release/medinfer-fuzz-models -max_total_time=$(FUZZ_SECONDS) \
 	    -use_value_profile=1 -rss_limit_mb=2048 -timeout=5 -max_len=65536 -dict=Fuzz/onnx.dict \
 	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/onnx Tests/Fixtures/malformed-onnx
+	$(MAKE) --no-print-directory lambda-fuzz
 
 bench: python-deps lib
 	$(PY) Benchmarks/run_all.py

@@ -7,6 +7,9 @@
 #                         -> Benchmarks/results/lambda.md
 #   make lambda-valgrind  a shorter event mix through bootstrap under valgrind memcheck
 #   make lambda-asan      the same against bootstrap built with -fsanitize=address
+#   make lambda-fuzz      libFuzzer + ASan over the request handler (Fuzz/Lambda) for
+#                         FUZZ_SECONDS; make lambda-fuzz-replay (in make test) replays the
+#                         seeds and regression inputs through a plain build
 
 LAMBDA_SRC    := examples/lambda
 LAMBDA_BUILD  := .build/lambda
@@ -18,7 +21,8 @@ LAMBDA_CFLAGS := -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla
 LAMBDA_JSONC   = $(shell pkg-config --cflags --libs json-c)
 LAMBDA_DEPS_STAMP := $(VENV)/.medinfer-lambda-deps
 
-.PHONY: lambda-bin lambda-zip lambda-test lambda-bench lambda-valgrind lambda-asan lambda-python-deps
+.PHONY: lambda-bin lambda-zip lambda-test lambda-bench lambda-valgrind lambda-asan lambda-python-deps \
+        lambda-fuzz lambda-fuzz-replay
 
 # bootstrap finds libmedinfer.so and the shipped libraries in $ORIGIN/lib (DT_RPATH,
 # which also covers the libraries' own dependencies).
@@ -67,3 +71,22 @@ $(LAMBDA_BUILD)/asan/bootstrap: $(LAMBDA_C) $(LAMBDA_H) $(LIB)
 lambda-asan: lib lambda-python-deps
 	@$(MAKE) --no-print-directory $(LAMBDA_BUILD)/asan/bootstrap $(LAMBDA_BUILD)/noshow.mdi
 	MEDINFER_LAMBDA_CHECK=asan $(PY) -m pytest -q Tests/Lambda -k memory_checked
+
+# The request handler under libFuzzer (clang from the Swift toolchain has the runtime).
+LAMBDA_FUZZ_INPUTS := Fuzz/Lambda/seeds Fuzz/Lambda/regressions
+$(LAMBDA_BUILD)/handler_replay: Fuzz/Lambda/handler_fuzz.c $(LAMBDA_SRC)/handler.c $(LAMBDA_SRC)/handler.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LAMBDA_CFLAGS) -DREPLAY -I$(LAMBDA_SRC) Fuzz/Lambda/handler_fuzz.c $(LAMBDA_SRC)/handler.c \
+	    -L$(LIB_DIR) -lmedinfer $(LAMBDA_JSONC) -lm -Wl,-rpath,'$(abspath $(LIB_DIR))' -o $@
+
+lambda-fuzz-replay: lib
+	@$(MAKE) --no-print-directory $(LAMBDA_BUILD)/handler_replay
+	$(LAMBDA_BUILD)/handler_replay $(wildcard $(addsuffix /*,$(LAMBDA_FUZZ_INPUTS)))
+
+lambda-fuzz: lib
+	@mkdir -p $(LAMBDA_BUILD)/fuzz/corpus $(LAMBDA_BUILD)/fuzz/findings
+	clang -std=c11 -g -O1 -Iinclude -I$(LAMBDA_SRC) -fsanitize=fuzzer,address \
+	    Fuzz/Lambda/handler_fuzz.c $(LAMBDA_SRC)/handler.c -L$(LIB_DIR) -lmedinfer $(LAMBDA_JSONC) -lm \
+	    -Wl,-rpath,'$(abspath $(LIB_DIR))' -o $(LAMBDA_BUILD)/fuzz/handler_fuzz
+	$(LAMBDA_BUILD)/fuzz/handler_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=5 \
+	    -max_len=65536 -artifact_prefix=$(LAMBDA_BUILD)/fuzz/findings/ $(LAMBDA_BUILD)/fuzz/corpus $(LAMBDA_FUZZ_INPUTS)
