@@ -29,8 +29,10 @@ __all__ = ["Model", "Network", "Stream", "run_sequences", "MedInferError", "expo
 _KINDS = {1: "xgboost", 2: "lightgbm", 3: "sklearn", 4: "onnx"}
 
 
-class Model:
+class Model(_native.OwnedHandle):
     """A loaded tree ensemble. Immutable; safe to use from several threads at once."""
+
+    _free_function = "medinfer_model_free"
 
     def __init__(self, handle: ctypes.c_void_p):
         self._lib = _native.library()
@@ -92,24 +94,6 @@ class Model:
         """Writes the model as a MedInfer tree file (.mdi), which loads without JSON or
         text parsing (for cold-start-sensitive hosts) and scores identically."""
         _check(self._lib.medinfer_model_save(self._handle, os.fsencode(path)))
-
-    def close(self) -> None:
-        """Frees the model now (it is also freed when garbage collected)."""
-        if getattr(self, "_handle", None):
-            self._lib.medinfer_model_free(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return (f"<medinfer.Model {self.kind} {self.objective!r}: {self.n_features} features, "

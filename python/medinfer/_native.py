@@ -73,6 +73,44 @@ _lib: ctypes.CDLL | None = None
 _path: str | None = None
 
 
+def describe_input(tensor: InputTensor, name: str, array: "np.ndarray") -> None:
+    """Points a medinfer_input_tensor at a C-contiguous float32 array (kept alive by the
+    caller for the duration of the call)."""
+    if array.ndim > MAX_RANK:
+        raise ValueError(f"input {name!r} has rank {array.ndim}, above {MAX_RANK}")
+    tensor.name = name.encode()
+    tensor.data = array.ctypes.data if array.size else None
+    tensor.length = array.size
+    tensor.rank = array.ndim
+    for axis, extent in enumerate(array.shape):
+        tensor.shape[axis] = extent
+
+
+class OwnedHandle:
+    """A library object freed by close(), by leaving a `with` block, or when collected.
+    Subclasses set `_handle` and name their free function in `_free_function`."""
+    _free_function = ""
+    _handle = None
+
+    def close(self) -> None:
+        """Frees the object now (it is also freed when garbage collected)."""
+        if getattr(self, "_handle", None):
+            getattr(library(), self._free_function)(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 def _candidates() -> list[Path]:
     found = []
     if os.environ.get("MEDINFER_LIBRARY"):

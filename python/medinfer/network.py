@@ -116,15 +116,7 @@ class Network:
         for i, (name, value) in enumerate(items):
             array = np.require(value, dtype=np.float32, requirements="C")
             arrays.append(array)
-            if array.ndim > _native.MAX_RANK:
-                raise ValueError(f"input {name!r} has rank {array.ndim}, above {_native.MAX_RANK}")
-            t = tensors[i]
-            t.name = name.encode()
-            t.data = array.ctypes.data if array.size else None
-            t.length = array.size
-            t.rank = array.ndim
-            for a, d in enumerate(array.shape):
-                t.shape[a] = d
+            _native.describe_input(tensors[i], name, array)
         wanted = list(outputs) if outputs is not None else [name for name, _ in self.outputs]
         outs = (_native.OutputTensor * max(len(wanted), 1))()
         for j, name in enumerate(wanted):

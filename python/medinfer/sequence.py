@@ -92,14 +92,7 @@ def run_sequences(network: Network, values: Any, lengths: Any = None, static: An
     statics = _static_arrays(network, static)
     tensors = (_native.InputTensor * max(len(statics), 1))()
     for tensor, (name, value) in zip(tensors, statics.items()):
-        if value.ndim > _native.MAX_RANK:
-            raise ValueError(f"static input {name!r} has rank {value.ndim}")
-        tensor.name = name.encode()
-        tensor.data = value.ctypes.data if value.size else None
-        tensor.length = value.size
-        tensor.rank = value.ndim
-        for axis, extent in enumerate(value.shape):
-            tensor.shape[axis] = extent
+        _native.describe_input(tensor, name, value)
     batch.static_inputs = tensors if statics else None
     batch.static_input_count = len(statics)
 
@@ -125,7 +118,7 @@ def run_sequences(network: Network, values: Any, lengths: Any = None, static: An
 Network.run_sequences = run_sequences
 
 
-class Stream:
+class Stream(_native.OwnedHandle):
     """The state of one growing sequence (one bed): recurrent state, static inputs and step
     count, a few kilobytes. Any number of streams may share one network, in any threads;
     one stream is used by one thread at a time. The stream keeps its network alive.
@@ -135,6 +128,8 @@ class Stream:
            reverse recurrence; 'window': every push reruns the model on the last `window`
            steps.
     window steps kept in window mode, 1..4096."""
+
+    _free_function = "medinfer_stream_free"
 
     _MODES = {"auto": _native.STREAM_AUTO, "window": _native.STREAM_WINDOW}
 
@@ -203,24 +198,6 @@ class Stream:
         if not self._handle:
             raise ValueError("the stream is closed")
         return self._handle
-
-    def close(self) -> None:
-        """Frees the stream now (it is also freed when garbage collected)."""
-        if getattr(self, "_handle", None):
-            self._lib.medinfer_stream_free(self._handle)
-            self._handle = None
-
-    def __enter__(self) -> "Stream":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         state = f"{self.steps} steps" if self._handle else "closed"
