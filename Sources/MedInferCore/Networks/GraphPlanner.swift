@@ -274,7 +274,8 @@ struct NodeContext {
     /// Normalizes an axis against a rank (negative axes count from the end).
     func axis(_ value: Int, rank: Int, _ what: String = "axis") throws(MedInferError) -> Int {
         let a = value < 0 ? value + rank : value
-        guard a >= 0, a < max(rank, 1) else { throw .parse("\(what) \(value) is out of range for rank \(rank)") }
+        // A scalar has no axis at all: every caller indexes the shape with the result.
+        guard a >= 0, a < rank else { throw .parse("\(what) \(value) is out of range for rank \(rank)") }
         return a
     }
 
