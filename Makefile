@@ -15,7 +15,8 @@ CFLAGS  ?= -std=c99 -O2 -Wall -Wextra -Werror
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.medinfer-deps
 
-.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan tsan bench fuzz clean batch-test
+.PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan tsan bench fuzz clean batch-test \
+        capi-fuzz capi-fuzz-replay
 
 demo: lib $(LIB_DIR)/score $(LIB_DIR)/classify
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
@@ -33,6 +34,7 @@ test: system-deps python-deps lib
 	$(PY) -m pytest -q Tests/Parity
 	$(MAKE) --no-print-directory lambda-test
 	$(MAKE) --no-print-directory lambda-fuzz-replay
+	$(MAKE) --no-print-directory capi-fuzz-replay
 	$(MAKE) --no-print-directory monitor-test
 	$(MAKE) --no-print-directory batch-test
 	$(MAKE) --no-print-directory dist-test
@@ -101,6 +103,27 @@ fuzz: system-deps
 	    -use_value_profile=1 -rss_limit_mb=2048 -timeout=5 -max_len=65536 -dict=Fuzz/onnx.dict \
 	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/onnx Tests/Fixtures/malformed-onnx
 	$(MAKE) --no-print-directory lambda-fuzz
+	$(MAKE) --no-print-directory capi-fuzz
+
+# The C API under libFuzzer: the bytes choose a bundled model, a call and every argument
+# (Fuzz/CAPI/capi_fuzz.c), against the AddressSanitizer build of the library so that a
+# write past a caller's buffer is reported. capi-fuzz-replay (in make test) replays the
+# seeds and regressions through a plain build against the release library.
+CAPI_FUZZ_INPUTS := Fuzz/CAPI/seeds Fuzz/CAPI/regressions
+capi-fuzz: system-deps
+	$(SWIFT) build -c debug --product medinfer --sanitize=address --scratch-path .build-asan
+	@mkdir -p $(FUZZ_BUILD)/capi/corpus $(FUZZ_BUILD)/capi/findings
+	clang -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address Fuzz/CAPI/capi_fuzz.c -L.build-asan/debug -lmedinfer -lm \
+	    -Wl,-rpath,'$(abspath .build-asan/debug)' -o $(FUZZ_BUILD)/capi/capi_fuzz
+	ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/capi/capi_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=4096 -timeout=10 -max_len=4096 -artifact_prefix=$(FUZZ_BUILD)/capi/findings/ \
+	    $(FUZZ_BUILD)/capi/corpus $(CAPI_FUZZ_INPUTS)
+
+capi-fuzz-replay: lib
+	@mkdir -p $(LIB_DIR)/fuzz
+	$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror -DREPLAY -Iinclude Fuzz/CAPI/capi_fuzz.c -L$(LIB_DIR) -lmedinfer -lm \
+	    -Wl,-rpath,'$(abspath $(LIB_DIR))' -o $(LIB_DIR)/fuzz/capi_replay
+	$(LIB_DIR)/fuzz/capi_replay $(wildcard $(addsuffix /*,$(CAPI_FUZZ_INPUTS)))
 
 bench: python-deps lib
 	$(PY) Benchmarks/run_all.py
