@@ -136,24 +136,33 @@ static void fuzz_sequence_run(reader *r, medinfer_model *model) {
   int64_t lengths[4];
   for (size_t b = 0; b < 4; b++) lengths[b] = (int64_t)(byte_of(r) % 9) - 1;
   batch.lengths = (byte_of(r) & 1) ? lengths : NULL;
-  medinfer_input_tensor statics;
-  memset(&statics, 0, sizeof statics);
-  size_t width = (byte_of(r) % 4 == 0) ? byte_of(r) % 6 : 4;
-  float *static_values = floats(r, batch.batch * width);
-  statics.name = (byte_of(r) % 3 == 0) ? NULL : "static";
-  statics.data = static_values;
-  statics.rank = 2;
-  statics.shape[0] = (int64_t)batch.batch;
-  statics.shape[1] = (int64_t)width;
-  statics.length = length_of(r, batch.batch * width);
-  batch.static_inputs = &statics;
+  /* Up to two static tensors (the count says how many the call reads): the model's
+   * input, an unknown name, or the same input twice. */
+  medinfer_input_tensor statics[2];
+  float *static_values[2];
+  for (int k = 0; k < 2; k++) {
+    medinfer_input_tensor *t = &statics[k];
+    memset(t, 0, sizeof *t);
+    size_t width = (byte_of(r) % 4 == 0) ? byte_of(r) % 6 : 4;
+    static_values[k] = floats(r, batch.batch * width);
+    unsigned naming = byte_of(r) % 4;
+    t->name = naming == 0 ? NULL : (naming == 1 ? "vitals_x" : "static");
+    t->data = static_values[k];
+    t->rank = 2;
+    t->shape[0] = (int64_t)batch.batch;
+    t->shape[1] = (int64_t)width;
+    t->length = length_of(r, batch.batch * width);
+    if (t->length > batch.batch * width) t->length = batch.batch * width; /* the data array's real size */
+  }
+  batch.static_inputs = statics;
   batch.static_input_count = byte_of(r) % 3;
   size_t out_length = length_of(r, batch.batch);
   float *out = malloc(out_length ? out_length * sizeof *out : 1);
   size_t written = 0;
   note(medinfer_sequence_run(session, &batch, out_length ? out : NULL, out_length, &written));
   free(out);
-  free(static_values);
+  free(static_values[0]);
+  free(static_values[1]);
   free(values);
   medinfer_session_free(session);
 }
