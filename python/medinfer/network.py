@@ -112,43 +112,52 @@ class Network:
             items = [(name, value) for (name, _), value in zip(self.inputs, inputs)]
             if len(items) != len(list(inputs)):
                 raise ValueError(f"the model has {len(self.inputs)} inputs, {len(list(inputs))} given")
-        arrays, tensors = [], (_native.InputTensor * max(len(items), 1))()
-        for i, (name, value) in enumerate(items):
-            array = np.require(value, dtype=np.float32, requirements="C")
-            arrays.append(array)
-            _native.describe_input(tensors[i], name, array)
+        arrays = [np.require(value, dtype=np.float32, requirements="C") for _, value in items]
         wanted = list(outputs) if outputs is not None else [name for name, _ in self.outputs]
-        outs = (_native.OutputTensor * max(len(wanted), 1))()
-        for j, name in enumerate(wanted):
-            outs[j].name = name.encode()
-        session = self._session()
-        # Output shapes depend only on the input shapes: ask the library once per shape
-        # set (a call with no buffers fills them in), then run in a single call.
+        # The argument structs depend only on the names and shapes: made once per shape set
+        # (the first call also asks the library for the output shapes), then only the data
+        # pointers change.
         key = (tuple((name, array.shape) for (name, _), array in zip(items, arrays)), tuple(wanted))
-        shapes = self._output_shapes().get(key)
-        if shapes is None:
-            status = self._lib.medinfer_session_run(session, tensors, len(items), outs, len(wanted))
-            if status != _native.OK and status != 6:  # 6: buffer too small (shapes are filled)
-                _check(status)
-            shapes = [tuple(outs[j].shape[a] for a in range(outs[j].rank)) for j in range(len(wanted))]
-            cache = self._output_shapes()
+        cache = self._prepared_calls()
+        prepared = cache.get(key)
+        if prepared is None:
+            prepared = self._prepare(items, arrays, wanted)
             if len(cache) > 64:
                 cache.clear()
-            cache[key] = shapes
+            cache[key] = prepared
+        tensors, outs, shapes = prepared
+        for tensor, array in zip(tensors, arrays):
+            tensor.data = array.ctypes.data if array.size else None
         results = {}
         for j, name in enumerate(wanted):
             buffer = np.empty(shapes[j], dtype=np.float32)
             outs[j].data = buffer.ctypes.data if buffer.size else None
-            outs[j].length = buffer.size
             results[name] = buffer
-        _check(self._lib.medinfer_session_run(session, tensors, len(items), outs, len(wanted)))
+        _check(self._lib.medinfer_session_run(self._session(), tensors, len(items), outs, len(wanted)))
         return results
 
-    def _output_shapes(self) -> dict:
-        """Per-thread cache: (input names and shapes, outputs wanted) -> output shapes."""
-        cache = getattr(self._local, "output_shapes", None)
+    def _prepare(self, items, arrays, wanted):
+        """The input and output structs for one set of input names and shapes, and the
+        output shapes (from a first call without buffers, which fills them in)."""
+        tensors = (_native.InputTensor * max(len(items), 1))()
+        for tensor, (name, _), array in zip(tensors, items, arrays):
+            _native.describe_input(tensor, name, array)
+        outs = (_native.OutputTensor * max(len(wanted), 1))()
+        for j, name in enumerate(wanted):
+            outs[j].name = name.encode()
+        status = self._lib.medinfer_session_run(self._session(), tensors, len(items), outs, len(wanted))
+        if status != _native.OK and status != 6:  # 6: buffer too small (shapes are filled)
+            _check(status)
+        shapes = [tuple(outs[j].shape[a] for a in range(outs[j].rank)) for j in range(len(wanted))]
+        for j, shape in enumerate(shapes):
+            outs[j].length = int(np.prod(shape, dtype=np.int64))
+        return tensors, outs, shapes
+
+    def _prepared_calls(self) -> dict:
+        """Per-thread cache: (input names and shapes, outputs wanted) -> prepared structs."""
+        cache = getattr(self._local, "prepared_calls", None)
         if cache is None:
-            cache = self._local.output_shapes = {}
+            cache = self._local.prepared_calls = {}
         return cache
 
     def classify_image(self, image: np.ndarray, labels: Sequence[str] | None = None) -> dict[str, float] | np.ndarray:

@@ -68,6 +68,11 @@ public final class SequenceStream: @unchecked Sendable {
         }
         self.window = window
         let shapes = Self.shapes(model, sequenceInput, steps: 1)
+        // Everything that can fail comes before the allocation: an initializer that throws
+        // after it would leak it (deinit does not run on a partly initialized object).
+        outputCount = try model.withPooledSession { (session) throws(MedInferError) in
+            try session.outputShapes(inputShapes: shapes)[0].reduce(1, *)
+        }
         stateFloats = sizes.reduce(0, +)
         var total = stateFloats
         for i in model.staticInputs { total += shapes[i][1] }
@@ -76,9 +81,6 @@ public final class SequenceStream: @unchecked Sendable {
         var offset = 0
         for size in sizes { stateBuffers.append(storage + offset); offset += size }
         for i in model.staticInputs { staticRows[i] = storage + offset; offset += shapes[i][1] }
-        outputCount = try model.withPooledSession { (session) throws(MedInferError) in
-            try session.outputShapes(inputShapes: shapes)[0].reduce(1, *)
-        }
     }
 
     private static func shapes(_ model: NetworkModel, _ sequence: Int, steps: Int) -> [[Int]] {
