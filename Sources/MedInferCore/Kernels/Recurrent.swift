@@ -113,15 +113,11 @@ enum Recurrent {
                 f = f.addingProduct(load(p + 2 * hidden + j), cPrevious)
             }
             if hasClip { i = clamp(i, clip); f = clamp(f, clip); g = clamp(g, clip) }
-            // σ(i)·tanh(g) = ±(1 − e_g) / ((1 + e_i)(1 + e_g)) with e_g = exp(−2|g|) <= 1, so
-            // the product stays finite: three divisions per unit instead of five.
-            let ei = VectorMath.exp(-i), ef = VectorMath.exp(-f), eg = VectorMath.exp(VectorMath.magnitude(g) * -2)
-            let cNew = cPrevious / (1 + ef) + VectorMath.withSign(of: g, 1 - eg) / ((1 + ei) * (1 + eg))
+            let cNew = VectorMath.sigmoid(f) * cPrevious + VectorMath.sigmoid(i) * VectorMath.tanh(g)
             if let p = peepholes { o = o.addingProduct(load(p + hidden + j), cNew) }
             if hasClip { o = clamp(o, clip) }
-            let eo = VectorMath.exp(-o), ec = VectorMath.exp(VectorMath.magnitude(cNew) * -2)
             store(cNew, c + j)
-            store(VectorMath.withSign(of: cNew, 1 - ec) / ((1 + eo) * (1 + ec)), h + j)
+            store(VectorMath.sigmoid(o) * VectorMath.tanh(cNew), h + j)
             j += 8
         }
         while j < hidden {

@@ -42,16 +42,6 @@ enum VectorMath {
         return float(bits(t) | (bits(x) & Int32(bitPattern: 0x8000_0000)))
     }
 
-    /// |v|, by clearing the sign bits.
-    @inline(__always)
-    static func magnitude(_ v: Vector) -> Vector { float(bits(v) & 0x7FFF_FFFF) }
-
-    /// `v` with its sign flipped where `s` is negative (v >= 0: gives s's sign).
-    @inline(__always)
-    static func withSign(of s: Vector, _ v: Vector) -> Vector {
-        float(bits(v) ^ (bits(s) & Int32(bitPattern: 0x8000_0000)))
-    }
-
     @inline(__always)
     static func bits(_ v: Vector) -> SIMD8<Int32> { unsafeBitCast(v, to: SIMD8<Int32>.self) }
 

@@ -58,6 +58,9 @@ public final class ExecutionPlan: @unchecked Sendable {
     }
 
     func execute(_ table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
-        for step in steps { step.run(table) }
+        // Through the buffer: the plan keeps every step alive, so the loop need not retain them.
+        steps.withUnsafeBufferPointer { steps in
+            for i in steps.indices { steps[i].run(table) }
+        }
     }
 }

@@ -351,6 +351,10 @@ extension Operators {
             }
             begin[axis] = Int(s); step[axis] = Int(clamping: st)
         }
+        // The whole tensor (a stream's one step sliced as "the last step"): no copy.
+        if outShape == x.shape && begin.allSatisfy({ $0 == 0 }) && step.allSatisfy({ $0 == 1 }) {
+            return [x]
+        }
         let map = try indexMap(outShape: outShape, sourceStrides: rowMajorStrides(x.shape)) { a, i in begin[a] + i * step[a] }
         return [try gatherElements(c, x, map: map, outShape: outShape)]
     }
