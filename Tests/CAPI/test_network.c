@@ -16,32 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "medinfer.h"
 
-static int g_passed, g_failed;
 static const char *g_root = ".";
 /* MEDINFER_TEST_QUICK (set by run.sh under ASan and valgrind, where a CNN run takes
  * seconds): fewer truncations and bit flips of the CNN. */
 static int g_quick;
 
-static void check_impl(int ok, int line, const char *fmt, ...) {
-  if (ok) { g_passed++; return; }
-  g_failed++;
-  fprintf(stderr, "test_network.c:%d: FAILED: ", line);
-  va_list args;
-  va_start(args, fmt);
-  vfprintf(stderr, fmt, args);
-  va_end(args);
-  fprintf(stderr, " (last error: %s)\n", medinfer_last_error());
-}
-#define CHECK(cond, ...) check_impl((cond) != 0, __LINE__, __VA_ARGS__)
-/* Evaluates `got` once: it is usually the call under test. */
-#define CHECK_STATUS(got, want, what)                                                        \
-  do {                                                                                      \
-    int status_ = (got);                                                                    \
-    CHECK(status_ == (want), "%s: status %s, expected %s", what, medinfer_status_name(status_), \
-          medinfer_status_name(want));                                                      \
-  } while (0)
 
 static char *path_join(const char *dir, const char *name) {
   size_t n = strlen(dir) + strlen(name) + 2;
