@@ -28,6 +28,9 @@ public final class NetworkModel: @unchecked Sendable {
     let sessionPool = Locked<[NetworkSession]>([])
     /// The input of declared shape [batch, time, features], when there is exactly one.
     public let sequenceInput: Int?
+    /// The inputs other than the sequence input (per-sequence rows); empty when there is none.
+    /// Stored, since every stream push checks them.
+    public let staticInputs: [Int]
 
     public convenience init(path: String) throws(MedInferError) {
         let bytes = try ModelBytes(mapping: path)
@@ -69,6 +72,8 @@ public final class NetworkModel: @unchecked Sendable {
         let ports = inputs
         let rank3 = ports.indices.filter { ports[$0].dims?.count == 3 }
         sequenceInput = rank3.count == 1 ? rank3[0] : nil
+        let sequence = sequenceInput
+        staticInputs = sequence.map { s in ports.indices.filter { $0 != s } } ?? []
         order = try GraphOrder.topological(graph, known: Set(initializers.keys).union(inputs.map(\.name)))
         // Every operator must be known now, not at the first run.
         for node in GraphOrder.allNodes(graph) {

@@ -14,12 +14,6 @@ public struct StaticRows {
 }
 
 extension NetworkModel {
-    /// The inputs other than the sequence input.
-    public var staticInputs: [Int] {
-        guard let sequence = sequenceInput else { return [] }
-        return inputs.indices.filter { $0 != sequence }
-    }
-
     func requireSequenceInput() throws(MedInferError) -> Int {
         guard let sequence = sequenceInput else {
             throw .unsupported("not a sequence model: it needs exactly one input of shape [batch, time, features] (has \(inputs.map { "'\($0.name)'" }.joined(separator: ", ")))")
