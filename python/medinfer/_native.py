@@ -73,13 +73,25 @@ _lib: ctypes.CDLL | None = None
 _path: str | None = None
 
 
+def address(array) -> int | None:
+    """The address of a C-contiguous array's first element (None when empty). A ctypes
+    view of the buffer costs a third of `array.ctypes.data`; read-only arrays take the
+    slower way."""
+    if not array.size:
+        return None
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(array))
+    except (TypeError, ValueError, BufferError):
+        return array.ctypes.data
+
+
 def describe_input(tensor: InputTensor, name: str, array: "np.ndarray") -> None:
     """Points a medinfer_input_tensor at a C-contiguous float32 array (kept alive by the
     caller for the duration of the call)."""
     if array.ndim > MAX_RANK:
         raise ValueError(f"input {name!r} has rank {array.ndim}, above {MAX_RANK}")
     tensor.name = name.encode()
-    tensor.data = array.ctypes.data if array.size else None
+    tensor.data = address(array)
     tensor.length = array.size
     tensor.rank = array.ndim
     for axis, extent in enumerate(array.shape):

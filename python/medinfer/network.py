@@ -12,6 +12,9 @@ from . import _native
 from .errors import check as _check
 
 
+_FLOAT32 = np.dtype(np.float32)
+
+
 class Network:
     """An ONNX model. Immutable and shareable between threads; each thread runs it
     through its own session (created on first use), as the C API requires."""
@@ -112,7 +115,8 @@ class Network:
             items = [(name, value) for (name, _), value in zip(self.inputs, inputs)]
             if len(items) != len(list(inputs)):
                 raise ValueError(f"the model has {len(self.inputs)} inputs, {len(list(inputs))} given")
-        arrays = [np.require(value, dtype=np.float32, requirements="C") for _, value in items]
+        arrays = [value if type(value) is np.ndarray and value.dtype == _FLOAT32 and value.flags.c_contiguous
+                  else np.require(value, dtype=np.float32, requirements="C") for _, value in items]
         wanted = list(outputs) if outputs is not None else [name for name, _ in self.outputs]
         # The argument structs depend only on the names and shapes: made once per shape set
         # (the first call also asks the library for the output shapes), then only the data
@@ -127,11 +131,11 @@ class Network:
             cache[key] = prepared
         tensors, outs, shapes = prepared
         for tensor, array in zip(tensors, arrays):
-            tensor.data = array.ctypes.data if array.size else None
+            tensor.data = _native.address(array)
         results = {}
         for j, name in enumerate(wanted):
             buffer = np.empty(shapes[j], dtype=np.float32)
-            outs[j].data = buffer.ctypes.data if buffer.size else None
+            outs[j].data = _native.address(buffer)
             results[name] = buffer
         _check(self._lib.medinfer_session_run(self._session(), tensors, len(items), outs, len(wanted)))
         return results
