@@ -49,6 +49,11 @@ public func medinfer_sequence_run(_ session: OpaquePointer?, _ batch: UnsafePoin
         guard spec.batch >= 1, spec.max_steps >= 1 else {
             throw .invalidArgument("\(function): batch (\(spec.batch)) and max_steps (\(spec.max_steps)) must both be at least 1")
         }
+        guard spec.features >= 1 else {
+            throw .shapeMismatch("\(function): batch.features is 0; every step has the model's feature count of values")
+        }
+        // Each factor is at least 1, so a product within the cap bounds every one of them
+        // (the lengths list below has `batch` entries).
         let (sequenceFloats, o1) = spec.max_steps.multipliedReportingOverflow(by: spec.features)
         let (total, o2) = sequenceFloats.multipliedReportingOverflow(by: spec.batch)
         guard !o1, !o2, total <= 1 << 30 else {

@@ -60,15 +60,21 @@ final class GraphPlanner {
     }
 
     /// A planner for `graph`, a subgraph of a node of `parent`, seeing the parent's values.
-    init(subgraph: ONNXGraph, of parent: GraphPlanner, scopeKey: String) throws(MedInferError) {
+    /// `order`: the subgraph's node order from an earlier planner of it (a Loop's next
+    /// iteration), so it is not sorted again.
+    init(subgraph: ONNXGraph, of parent: GraphPlanner, scopeKey: String, order: [Int]? = nil) throws(MedInferError) {
         shared = parent.shared
         graph = subgraph
         self.scopeKey = scopeKey
         values = parent.values
-        var known = Set(parent.values.keys)
-        for input in subgraph.inputs { known.insert(input.name) }
-        for t in subgraph.initializers { known.insert(t.name) }
-        order = try GraphOrder.topological(subgraph, known: known)
+        if let order {
+            self.order = order
+        } else {
+            var known = Set(parent.values.keys)
+            for input in subgraph.inputs { known.insert(input.name) }
+            for t in subgraph.initializers { known.insert(t.name) }
+            self.order = try GraphOrder.topological(subgraph, known: known)
+        }
         indexConsumers()
     }
 

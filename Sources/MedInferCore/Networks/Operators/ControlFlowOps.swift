@@ -50,11 +50,14 @@ extension Operators {
         }
         var scans = [[PlanValue]](repeating: [], count: scanCount)
         var iteration: Int64 = 0
+        var bodyOrder: [Int]?
         while condition && (tripCount.map { iteration < $0 } ?? true) {
             guard iteration < Int64(maxLoopIterations) else {
                 throw .unsupported("Loop runs more than \(maxLoopIterations) iterations")
             }
-            let planner = try GraphPlanner(subgraph: body, of: c.planner, scopeKey: c.planner.scopeKey + "/\(c.index)")
+            let planner = try GraphPlanner(subgraph: body, of: c.planner, scopeKey: c.planner.scopeKey + "/\(c.index)",
+                                           order: bodyOrder)
+            bodyOrder = planner.order
             let inputs: [PlanValue] = [.constant(.scalar(iteration)), .constant(ConstTensor(shape: [], ints: [1], type: .bool))] + carried
             let outputs: [PlanValue]
             do throws(MedInferError) { outputs = try planner.planSubgraph(inputs: inputs) } catch {

@@ -15,14 +15,20 @@ enum GRULoopPattern {
     static func plan(_ c: NodeContext, body: ONNXGraph, tripCount: Int64?, carried: [PlanValue],
                      scanCount: Int) throws(MedInferError) -> [PlanValue]? {
         guard scanCount == 1, body.inputs.count == 2 + carried.count else { return nil }
+        // Constants the body can see: loop-carried constants, its initializers (decoded once
+        // here), outer constants.
+        var constants: [String: ConstTensor] = [:]
+        for (i, value) in carried.enumerated() { if let k = value.constant { constants[body.inputs[2 + i].name] = k } }
+        for t in body.initializers where constants[t.name] == nil {
+            constants[t.name] = try? ConstTensor(t, bytes: c.planner.model.bytes.buffer, label: "")
+        }
+        func constant(_ name: String) -> ConstTensor? { constants[name] ?? c.planner.values[name]?.constant }
         // The step index: the iteration number, or a carried counter from 0 adding 1 (tf2onnx's "time").
         var stepNames: Set<String> = [body.inputs[0].name]
         for (i, value) in carried.enumerated() where value.constant?.intValues == [0] {
             let name = body.inputs[2 + i].name
             if let add = body.nodes.first(where: { $0.outputs.first == body.outputs[1 + i].name }), add.opType == "Add",
-               add.inputs.contains(name), add.inputs.contains(where: { n in
-                   n != name && (body.initializers.first { $0.name == n }.flatMap { try? ConstTensor($0, bytes: c.planner.model.bytes.buffer, label: "") }
-                                 ?? c.planner.values[n]?.constant)?.intValues == [1] }) {
+               add.inputs.contains(name), add.inputs.contains(where: { $0 != name && constant($0)?.intValues == [1] }) {
                 stepNames.insert(name)
             }
         }
@@ -34,16 +40,6 @@ enum GRULoopPattern {
         let steps = sequence.shape[0], batch = sequence.shape[1], inputSize = sequence.shape[2]
         guard steps > 0, tripCount == Int64(steps) else { return nil }
 
-        // Constants the body can see: its initializers, loop-carried constants, outer constants.
-        var constants: [String: ConstTensor] = [:]
-        for (i, value) in carried.enumerated() { if let k = value.constant { constants[body.inputs[2 + i].name] = k } }
-        func constant(_ name: String) -> ConstTensor? {
-            if let k = constants[name] { return k }
-            if let t = body.initializers.first(where: { $0.name == name }) {
-                return try? ConstTensor(t, bytes: c.planner.model.bytes.buffer, label: "")
-            }
-            return c.planner.values[name]?.constant
-        }
         // h: the carried value that multiplies a [H, 3H] constant.
         var hIndex: Int?, recurrentKernel: ConstTensor?, kernel: ConstTensor?
         for node in body.nodes where node.opType == "MatMul" && node.inputs.count == 2 {

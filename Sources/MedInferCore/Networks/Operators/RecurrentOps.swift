@@ -31,20 +31,22 @@ final class RecurrentLayerStep: NetworkStep {
     /// Keras export does) sees each sequence's last step.
     let padWithLastStep: Bool
 
-    init(directions: [RecurrentWeights], reversed: [Bool], steps: Int, batch: Int, batchMajor: Bool, clip: Float,
-         slots: Slots, workspace: GemmWorkspace, padWithLastStep: Bool) {
-        self.directions = directions; self.reversed = reversed; self.steps = steps; self.batch = batch
-        self.batchMajor = batchMajor; self.clip = clip; self.slots = slots; self.workspace = workspace
-        self.padWithLastStep = padWithLastStep
+    init(_ layer: Operators.RecurrentLayer, slots: Slots, workspace: GemmWorkspace, padWithLastStep: Bool) {
+        directions = layer.directions; reversed = layer.reversed; steps = layer.steps; batch = layer.batch
+        batchMajor = layer.batchMajor; clip = layer.clip
+        self.slots = slots; self.workspace = workspace; self.padWithLastStep = padWithLastStep
     }
 
     /// Below this many rows a product skips the packed GEMM (`SmallRowsGemm`).
     static let gemmRows = 6
 
-    /// Floats of scratch one run needs.
-    static func scratchFloats(steps: Int, batch: Int, weights: RecurrentWeights) -> Int {
-        let width = weights.width, hidden = weights.hidden
-        return steps * batch * width + batch * width + 4 * batch * hidden + 2 * batch * hidden + 64
+    /// The scratch one run needs: the projection of every step, then per step the
+    /// recurrent products, h, c, a GRU's gates and r⊙h. Planning-time shapes can be huge
+    /// (an empty input dimension keeps the others unchecked), so the sizes are checked.
+    static func scratchShape(steps: Int, batch: Int, weights: RecurrentWeights, _ label: String) throws(MedInferError) -> [Int] {
+        let projection = try PlanBuilder.elementCount([steps, batch, weights.width], label)
+        let perStep = try PlanBuilder.elementCount([batch, weights.width + 6 * weights.hidden], label)
+        return [projection + perStep + 64]
     }
 
     /// Offset of state (direction d, row b) in an ONNX initial/final state tensor.
@@ -109,8 +111,9 @@ final class RecurrentLayerStep: NetworkStep {
             for s in 0 ..< steps {
                 let t = reversed[d] ? steps - 1 - s : s
                 let projectionRow = { (b: Int) in projection + (self.batchMajor ? b * self.steps + t : t * self.batch + b) * width }
-                product(rows: batch, h: h, hidden: hidden, weights: weights, columns: 0 ..< (weights.cell == .gru(linearBeforeReset: false) ? 2 * hidden : width),
-                        out: recurrent, ldo: width)
+                // Columns that multiply h directly: all, or z and r for a GRU without linear-before-reset.
+                product(rows: batch, h: h, hidden: hidden, weights: weights, packed: weights.packedRecurrent,
+                        columnOffset: 0, out: recurrent, ldo: width)
                 switch weights.cell {
                 case .lstm:
                     weights.peepholes.withUnsafeBufferPointer { peepholes in
@@ -125,12 +128,12 @@ final class RecurrentLayerStep: NetworkStep {
                         Recurrent.gruGates(hidden: hidden, projection: projectionRow(b), recurrent: recurrent + b * width,
                                            clip: clip, gates: gates + b * 2 * hidden)
                     }
-                    if !linearBeforeReset {
+                    if let resetColumns = weights.packedResetColumns {
                         for b in 0 ..< batch {
                             for j in 0 ..< hidden { resetHidden[b * hidden + j] = gates[b * 2 * hidden + hidden + j] * h[b * hidden + j] }
                         }
-                        product(rows: batch, h: resetHidden, hidden: hidden, weights: weights, columns: 2 * hidden ..< width,
-                                out: recurrent + 2 * hidden, ldo: width)
+                        product(rows: batch, h: resetHidden, hidden: hidden, weights: weights, packed: resetColumns,
+                                columnOffset: 2 * hidden, out: recurrent + 2 * hidden, ldo: width)
                     }
                     weights.resetBias.withUnsafeBufferPointer { resetBias in
                         for b in 0 ..< batch where lengths.map({ t < $0[b] }) ?? true {
@@ -170,16 +173,17 @@ final class RecurrentLayerStep: NetworkStep {
         }
     }
 
-    /// h·Rᵀ for the given columns: the register-blocked product for a few rows (streaming,
-    /// small batches), the packed GEMM for a batch.
-    private func product(rows: Int, h: UnsafePointer<Float>, hidden: Int, weights: RecurrentWeights,
-                         columns: Range<Int>, out: UnsafeMutablePointer<Float>, ldo: Int) {
+    /// h·Rᵀ for the columns `packed` holds (starting at `columnOffset` of Rᵀ): the
+    /// register-blocked product for a few rows (streaming, small batches), the packed GEMM
+    /// for a batch.
+    private func product(rows: Int, h: UnsafePointer<Float>, hidden: Int, weights: RecurrentWeights, packed: PrepackedB,
+                         columnOffset: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
         if rows < Self.gemmRows {
             SmallRowsGemm.multiply(rows: rows, a: h, lda: hidden, depth: hidden, b: weights.recurrentWeights, ldb: weights.width,
-                                   panels: weights.recurrentPanels, columns: columns, bias: nil, out: out, ldo: ldo)
+                                   panels: weights.recurrentPanels, columns: columnOffset ..< columnOffset + packed.width,
+                                   bias: nil, out: out, ldo: ldo)
         } else {
-            let packed = columns.lowerBound == 0 ? weights.packedRecurrent : weights.packedResetColumns!
-            Gemm.multiply(m: rows, n: columns.count, k: hidden,
+            Gemm.multiply(m: rows, n: packed.width, k: hidden,
                           a: StridedMatrixA(base: h, rowStride: hidden, colStride: 1), b: packed,
                           c: out, ldc: ldo, epilogue: .init(), workspace: workspace)
         }
@@ -321,14 +325,12 @@ extension Operators {
         let y = try layer.yShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
         let yH = try layer.yHShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
         let yC = try layer.yCShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
-        let scratch = try c.newTensor([RecurrentLayerStep.scratchFloats(steps: layer.steps, batch: batch, weights: layer.directions[0])])
+        let scratch = try c.newTensor(RecurrentLayerStep.scratchShape(steps: layer.steps, batch: batch, weights: layer.directions[0], op))
         let xTensor = try c.builder.tensor(layer.x)
         let slots = RecurrentLayerStep.Slots(
             x: xTensor.slot, lengths: lengths?.slot, initialH: layer.initialH?.slot, initialC: layer.initialC?.slot,
             y: y?.slot, yH: yH?.slot, yC: yC?.slot, stateH: stateH?.slot, stateC: stateC?.slot, scratch: scratch.slot)
-        let step = RecurrentLayerStep(directions: layer.directions, reversed: layer.reversed, steps: layer.steps, batch: batch,
-                                      batchMajor: layer.batchMajor, clip: layer.clip, slots: slots, workspace: c.builder.kernelScratch,
-                                      padWithLastStep: mode == .lengths)
+        let step = RecurrentLayerStep(layer, slots: slots, workspace: c.builder.kernelScratch, padWithLastStep: mode == .lengths)
         let reads = [xTensor, scratch] + [lengths, layer.initialH, layer.initialC, stateH, stateC].compactMap { $0 }
         let writes = [y, yH, yC, scratch].compactMap { $0 }
         let folded = c.allInputsConstant && layer.x.constant != nil && mode == .plain
