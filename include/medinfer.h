@@ -438,6 +438,12 @@ typedef struct medinfer_stream_options {
   int32_t mode;        /* MEDINFER_STREAM_AUTO (default) or MEDINFER_STREAM_WINDOW */
   int32_t reserved;    /* must be 0 */
   size_t window;       /* steps kept for window mode, 1 .. 4096 (default 48) */
+  /* Added after 0.1.0 (callers built against older headers pass a smaller struct_size and get
+   * the default): */
+  size_t explain_steps; /* recent steps medinfer_stream_explain may explain, 0 .. 4096
+                           (default 0: no explanations, nothing extra kept). An exact
+                           stream keeps these samples and the state before each of them:
+                           (features + state size) floats per step. */
 } medinfer_stream_options;
 
 /* Fills *options with the defaults and sets struct_size. Ignores NULL. */
@@ -489,6 +495,138 @@ int medinfer_stream_steps(const medinfer_stream *stream, uint64_t *out_steps);
 /* Returns the stream to step 0 (zero recurrent state, window emptied). Static inputs are
  * kept. Errors: INVALID_ARGUMENT (NULL). Not thread-safe for one stream. */
 int medinfer_stream_reset(medinfer_stream *stream);
+
+/* ---------------------------------------------------------------------------------- */
+/* Shapley explanations of networks                                                    */
+/* ---------------------------------------------------------------------------------- */
+
+/* A network explanation splits its input into players (a vital-sign channel, a static
+ * feature, an image segment) and reports each player's Shapley value for every value of
+ * the model's first output: how much having the player's real values, instead of the
+ * background's, moves the output. This is baseline (interventional) Shapley: the value
+ * of a coalition S of players is the model's output on an input that takes S's values
+ * from the explained input and every other player's values from the background,
+ * averaged over the background rows. Values plus the base value (the value of the empty
+ * coalition) sum to the output on the explained input (additivity), exactly for exact
+ * values and for permutation sampling alike, up to float rounding (1e-5 is tested).
+ *
+ * Results are doubles, (players + 1) rows of K values, row-major: row p holds player p's
+ * value for each of the K output values; the last row holds the base value. */
+
+#define MEDINFER_SHAPLEY_AUTO 0        /* EXACT up to 16 players, else PERMUTATION */
+#define MEDINFER_SHAPLEY_EXACT 1       /* all 2^players coalitions (at most 20 players) */
+#define MEDINFER_SHAPLEY_PERMUTATION 2 /* random permutations in antithetic pairs */
+
+/* The most players an exact explanation takes, and the most model evaluations (coalitions
+ * x background rows) one explanation may cost; beyond them calls fail with
+ * INVALID_ARGUMENT naming the limit, before any work. */
+#define MEDINFER_SHAPLEY_MAX_EXACT_PLAYERS 20
+#define MEDINFER_SHAPLEY_MAX_EVALUATIONS 1048576
+
+typedef struct medinfer_shapley_options {
+  size_t struct_size;   /* sizeof(medinfer_shapley_options) */
+  int32_t method;       /* MEDINFER_SHAPLEY_* (default AUTO) */
+  int32_t reserved;     /* must be 0 */
+  size_t budget;        /* PERMUTATION: model evaluations per background row, at least
+                           2 * players (default 1000). Each permutation of the players costs
+                           players - 1 evaluations (the empty and the full coalition are
+                           shared), so budget - 2 is split into whole permutations. */
+  uint64_t seed;        /* PERMUTATION: seeds the permutations; same seed, same values */
+  size_t time_windows;  /* sequences: players per channel, one per window (default 1) */
+  size_t window_steps;  /* sequences: steps per window, the windows ending at the last step;
+                           0 (default) splits the explained steps evenly, the earliest
+                           window taking the remainder. Steps before the first window are
+                           never masked. */
+} medinfer_shapley_options;
+
+/* Fills *options with the defaults and sets struct_size. Ignores NULL. */
+void medinfer_shapley_options_init(medinfer_shapley_options *options);
+
+/* Explains a sequence model's first output for one sequence.
+ * Players, in this order: every column of every static input (inputs in model order),
+ * then for each time window (earliest first) every feature channel of the sequence.
+ *   sequence    batch 1; its length (lengths[0], or max_steps) is the sequence explained.
+ *   background  batch B >= 1 reference sequences with B static rows; max_steps equal to
+ *               the explained length (masked steps take the reference's values at the
+ *               same step) or 1 (one reference sample for every step); lengths must be
+ *               NULL. Every coalition costs B model evaluations.
+ *   options     may be NULL for the defaults.
+ *   values      receives (players + 1) * K doubles, see above; length is its capacity.
+ *   out_players, out_outputs  receive players and K (each may be NULL).
+ * Coalitions run batched through the session's network; forward-only recurrences start
+ * every coalition from the state after the unmasked prefix, computed once.
+ * Errors: those of medinfer_sequence_run for either batch, INVALID_ARGUMENT (NULL,
+ *   batch != 1, background lengths given, NaN or Inf in sequence, background or statics,
+ *   windows longer than the sequence, EXACT with more than
+ *   MEDINFER_SHAPLEY_MAX_EXACT_PLAYERS players, a budget below 2 * players, more than
+ *   MEDINFER_SHAPLEY_MAX_EVALUATIONS evaluations), SHAPE_MISMATCH (background
+ *   max_steps, features or static widths), BUFFER_TOO_SMALL (with the counts set; nothing
+ *   computed). Not thread-safe for one session. */
+int medinfer_explain_sequence(medinfer_session *session, const medinfer_sequence_batch *sequence,
+                              const medinfer_sequence_batch *background,
+                              const medinfer_shapley_options *options, double *values,
+                              size_t length, size_t *out_players, size_t *out_outputs);
+
+/* Explains the stream's latest output: players are the feature channels over the stream's
+ * most recent steps, one per channel per time window (options->time_windows and
+ * window_steps as above, counted back from the latest step; the explained steps must fit
+ * in the stream's explain_steps and in the steps consumed). A removed channel takes the
+ * reference sample's value at every explained step; the static inputs keep the stream's
+ * values; earlier steps are the stream's own history (its state). The stream is read,
+ * never changed: the next push continues as if no explanation had been asked for.
+ *   model      the stream's model (another model's stream is INVALID_ARGUMENT).
+ *   reference  `count` values, one per feature (e.g. normal vital signs).
+ * Results as for medinfer_explain_sequence. Errors: INVALID_ARGUMENT (NULL, another
+ *   model's stream, explain_steps 0 at creation, more steps asked than kept or consumed,
+ *   a NaN or infinite reference, limits as above), SHAPE_MISMATCH (count),
+ *   BUFFER_TOO_SMALL. Not thread-safe for one stream (it borrows a pooled session of the
+ *   model; other streams of the model may push or explain in parallel). */
+int medinfer_stream_explain(const medinfer_model *model, const medinfer_stream *stream,
+                            const float *reference, size_t count,
+                            const medinfer_shapley_options *options, double *values,
+                            size_t length, size_t *out_players, size_t *out_outputs);
+
+#define MEDINFER_MASK_MEAN 0 /* a removed segment takes the image's mean colour */
+#define MEDINFER_MASK_BLUR 1 /* a removed segment takes a box-blurred copy of the image */
+
+typedef struct medinfer_image_explain_options {
+  size_t struct_size;      /* sizeof(medinfer_image_explain_options) */
+  size_t grid_rows;        /* segments: a regular grid over the image (default 8 x 8) */
+  size_t grid_cols;
+  const int32_t *segments; /* or the caller's segmentation: width * height labels
+                              (row-major, image pixels) in 0 .. segment_count - 1, every
+                              label used; NULL for the grid */
+  size_t segment_count;
+  int32_t masker;          /* MEDINFER_MASK_MEAN (default) or MEDINFER_MASK_BLUR */
+  int32_t method;          /* MEDINFER_SHAPLEY_* (default AUTO) */
+  size_t blur_radius;      /* BLUR: box half-width in model-input pixels; 0 (default):
+                              the larger model-input side / 16 */
+  size_t budget;           /* PERMUTATION: model evaluations (default 1000, >= 2 * segments) */
+  uint64_t seed;           /* PERMUTATION: seeds the permutations */
+} medinfer_image_explain_options;
+
+/* Fills *options with the defaults and sets struct_size. Ignores NULL. */
+void medinfer_image_explain_options_init(medinfer_image_explain_options *options);
+
+/* Explains an image model's first output (e.g. class probabilities) over image segments.
+ * The image is preprocessed as medinfer_classify_image does; masking happens on the model
+ * input: a model-input pixel belongs to the segment of the image pixel it is sampled
+ * nearest to, and a removed segment's pixels take the masker's values (the mean colour or
+ * the blurred image, both of the model input).
+ *   segment_values  receives (segments + 1) * K doubles (values then the base value, as
+ *                   above); segment_length is its capacity.
+ *   pixel_values    optional (NULL with pixel_length 0): receives height * width * K
+ *                   floats, row-major over the image's pixels, each pixel holding its
+ *                   segment's values: the per-pixel attribution map for an overlay.
+ *   out_segments, out_outputs  receive the segment count and K (each may be NULL).
+ * Errors: those of medinfer_classify_image, INVALID_ARGUMENT (bad options, a label out of
+ *   range, an unused label, grid larger than the image, limits as for
+ *   medinfer_explain_sequence), BUFFER_TOO_SMALL (with the counts set; nothing computed).
+ * Not thread-safe for one session. */
+int medinfer_explain_image(medinfer_session *session, const medinfer_image *image,
+                           const medinfer_image_explain_options *options,
+                           double *segment_values, size_t segment_length, float *pixel_values,
+                           size_t pixel_length, size_t *out_segments, size_t *out_outputs);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -202,13 +202,17 @@ public func medinfer_session_run(_ session: OpaquePointer?, _ inputs: UnsafePoin
     }
 }
 
-@_cdecl("medinfer_classify_image")
-public func medinfer_classify_image(_ session: OpaquePointer?, _ image: UnsafePointer<medinfer_image>?,
-                                    _ probabilities: UnsafeMutablePointer<Float>?, _ length: Int,
-                                    _ outCount: UnsafeMutablePointer<Int>?) -> Int32 {
-    cEntryPoint { () throws(MedInferError) in
-        let function = "medinfer_classify_image"
-        let handle = try SessionHandle.from(session, in: function)
+/// A `medinfer_image` checked (sizes, stride, format) with the session's image
+/// conventions (layout, channels, fixed size) read off its model once.
+struct CheckedImage {
+    let pixels: UnsafePointer<UInt8>
+    let width: Int, height: Int, stride: Int
+    let format: ImageInput.PixelFormat
+    let input: ImageInput
+    /// The model input's shape for this image (batch 1).
+    var shape: [Int] { input.shape(height: height, width: width) }
+
+    init(_ image: UnsafePointer<medinfer_image>?, handle: SessionHandle, in function: String) throws(MedInferError) {
         let image = try required(image, "image", in: function).pointee
         guard image.struct_size >= MemoryLayout<medinfer_image>.size else {
             throw .invalidArgument("\(function): image.struct_size \(image.struct_size) is smaller than sizeof(medinfer_image) (\(MemoryLayout<medinfer_image>.size))")
@@ -217,7 +221,7 @@ public func medinfer_classify_image(_ session: OpaquePointer?, _ image: UnsafePo
             throw .invalidArgument("\(function): image.format \(image.format) is not MEDINFER_PIXELS_RGB, _RGBA or _GREY")
         }
         guard image.reserved == 0 else { throw .invalidArgument("\(function): image.reserved must be 0") }
-        let pixels = try required(image.pixels, "image.pixels", in: function)
+        pixels = try required(image.pixels, "image.pixels", in: function)
         let bytesPerPixel = format == .rgb ? 3 : (format == .rgba ? 4 : 1)
         guard image.width >= 1, image.height >= 1, image.width <= 1 << 16, image.height <= 1 << 16 else {
             throw .invalidArgument("\(function): image size \(image.width)x\(image.height) must be between 1x1 and 65536x65536")
@@ -229,8 +233,27 @@ public func medinfer_classify_image(_ session: OpaquePointer?, _ image: UnsafePo
             do throws(MedInferError) { handle.image = .success(try ImageInput(model: handle.session.model)) }
             catch { handle.image = .failure(error) }
         }
-        let input = try handle.image!.get()
-        let shape = input.shape(height: image.height, width: image.width)
+        input = try handle.image!.get()
+        self.format = format
+        width = image.width; height = image.height; stride = image.stride
+    }
+
+    /// Writes the model input tensor (shape.reduce(1, *) floats).
+    func fill(_ out: UnsafeMutablePointer<Float>) {
+        input.fill(out, pixels: pixels, width: width, height: height, stride: stride, format: format)
+    }
+}
+
+@_cdecl("medinfer_classify_image")
+public func medinfer_classify_image(_ session: OpaquePointer?, _ image: UnsafePointer<medinfer_image>?,
+                                    _ probabilities: UnsafeMutablePointer<Float>?, _ length: Int,
+                                    _ outCount: UnsafeMutablePointer<Int>?) -> Int32 {
+    cEntryPoint { () throws(MedInferError) in
+        let function = "medinfer_classify_image"
+        let handle = try SessionHandle.from(session, in: function)
+        let image = try CheckedImage(image, handle: handle, in: function)
+        let input = image.input
+        let shape = image.shape
         let outputShapes = try handle.session.outputShapes(inputShapes: [shape])
         let needed = outputShapes[0].reduce(1, *)
         outCount?.pointee = needed
@@ -240,8 +263,7 @@ public func medinfer_classify_image(_ session: OpaquePointer?, _ image: UnsafePo
         let count = shape.reduce(1, *)
         if handle.imageBuffer.count < count { handle.imageBuffer = [Float](repeating: 0, count: count) }
         try handle.imageBuffer.withUnsafeMutableBufferPointer { (buffer) throws(MedInferError) in
-            input.fill(buffer.baseAddress!, pixels: pixels, width: image.width, height: image.height,
-                       stride: image.stride, format: format)
+            image.fill(buffer.baseAddress!)
             var destinations = [UnsafeMutablePointer<Float>?](repeating: nil, count: handle.session.model.outputs.count)
             destinations[0] = probabilities
             _ = try handle.session.run(inputs: [UnsafePointer(buffer.baseAddress!)], inputShapes: [shape], outputs: destinations)

@@ -27,6 +27,68 @@ private func inputIndex(_ network: NetworkModel, named pointer: UnsafePointer<CC
     return index
 }
 
+/// A `medinfer_sequence_batch` checked against a sequence model: sizes within limits,
+/// pointers present, static inputs known, shaped [batch, k] and given once.
+struct SequenceBatchArguments {
+    var spec: medinfer_sequence_batch
+    var values: UnsafePointer<Float>
+    var lengths: [Int]?
+    var statics: [StaticRows] = []
+
+    init(_ batch: UnsafePointer<medinfer_sequence_batch>?, network: NetworkModel, label: String,
+         in function: String) throws(MedInferError) {
+        spec = try required(batch, label, in: function).pointee
+        guard spec.struct_size >= MemoryLayout<medinfer_sequence_batch>.size else {
+            throw .invalidArgument("\(function): \(label).struct_size \(spec.struct_size) is smaller than sizeof(medinfer_sequence_batch) (\(MemoryLayout<medinfer_sequence_batch>.size))")
+        }
+        guard spec.batch >= 1, spec.max_steps >= 1 else {
+            throw .invalidArgument("\(function): batch (\(spec.batch)) and max_steps (\(spec.max_steps)) must both be at least 1")
+        }
+        guard spec.features >= 1 else {
+            throw .shapeMismatch("\(function): \(label).features is 0; every step has the model's feature count of values")
+        }
+        // Each factor is at least 1, so a product within the cap bounds every one of them
+        // (the lengths list below has `batch` entries).
+        let (sequenceFloats, o1) = spec.max_steps.multipliedReportingOverflow(by: spec.features)
+        let (total, o2) = sequenceFloats.multipliedReportingOverflow(by: spec.batch)
+        guard !o1, !o2, total <= 1 << 30 else {
+            throw .outOfMemory("\(function): \(spec.batch) x \(spec.max_steps) x \(spec.features) values are too many")
+        }
+        values = try required(spec.values, "\(label).values", in: function)
+        if let given = spec.lengths {
+            lengths = (0 ..< spec.batch).map { Int(clamping: given[$0]) }
+        }
+        guard spec.static_input_count <= network.inputs.count else {
+            throw .invalidArgument("\(function): \(spec.static_input_count) static inputs given, the model has \(network.staticInputs.count)")
+        }
+        if spec.static_input_count > 0 {
+            let tensors = try required(spec.static_inputs, "\(label).static_inputs", in: function)
+            for i in 0 ..< spec.static_input_count {
+                let tensor = tensors[i]
+                let where_ = "\(function): \(label).static_inputs[\(i)]"
+                let index = try tensor.name.map { (p) throws(MedInferError) in try inputIndex(network, named: p, function) }
+                    ?? (i < network.staticInputs.count ? network.staticInputs[i] : -1)
+                guard network.staticInputs.contains(index) else {
+                    throw .invalidArgument("\(where_) is not a static input of the model (static inputs: \(network.staticInputs.map { network.inputs[$0].name }.joined(separator: ", ")))")
+                }
+                var shape: [Int] = []
+                withUnsafeBytes(of: tensor.shape) { raw in
+                    let dims = raw.bindMemory(to: Int64.self)
+                    for a in 0 ..< min(tensor.rank, Int(MEDINFER_MAX_RANK)) { shape.append(Int(clamping: dims[a])) }
+                }
+                guard tensor.rank == 2, shape[0] == spec.batch, shape[1] >= 1, shape[1] <= 1 << 20 else {
+                    throw .shapeMismatch("\(where_) '\(network.inputs[index].name)' must have shape [\(spec.batch), k], got \(shape)")
+                }
+                guard tensor.length == shape[0] * shape[1] else {
+                    throw .invalidArgument("\(where_): length \(tensor.length) does not match shape \(shape)")
+                }
+                let data = try required(tensor.data, "\(label).static_inputs[\(i)].data", in: function)
+                statics.append(StaticRows(input: index, values: data, width: shape[1]))
+            }
+        }
+    }
+}
+
 @_cdecl("medinfer_sequence_batch_init")
 public func medinfer_sequence_batch_init(_ batch: UnsafeMutablePointer<medinfer_sequence_batch>?) {
     guard let batch else { return }
@@ -42,57 +104,8 @@ public func medinfer_sequence_run(_ session: OpaquePointer?, _ batch: UnsafePoin
         let function = "medinfer_sequence_run"
         let handle = try SessionHandle.from(session, in: function)
         let network = handle.session.model
-        let spec = try required(batch, "batch", in: function).pointee
-        guard spec.struct_size >= MemoryLayout<medinfer_sequence_batch>.size else {
-            throw .invalidArgument("\(function): batch.struct_size \(spec.struct_size) is smaller than sizeof(medinfer_sequence_batch) (\(MemoryLayout<medinfer_sequence_batch>.size))")
-        }
-        guard spec.batch >= 1, spec.max_steps >= 1 else {
-            throw .invalidArgument("\(function): batch (\(spec.batch)) and max_steps (\(spec.max_steps)) must both be at least 1")
-        }
-        guard spec.features >= 1 else {
-            throw .shapeMismatch("\(function): batch.features is 0; every step has the model's feature count of values")
-        }
-        // Each factor is at least 1, so a product within the cap bounds every one of them
-        // (the lengths list below has `batch` entries).
-        let (sequenceFloats, o1) = spec.max_steps.multipliedReportingOverflow(by: spec.features)
-        let (total, o2) = sequenceFloats.multipliedReportingOverflow(by: spec.batch)
-        guard !o1, !o2, total <= 1 << 30 else {
-            throw .outOfMemory("\(function): \(spec.batch) x \(spec.max_steps) x \(spec.features) values are too many")
-        }
-        let values = try required(spec.values, "batch.values", in: function)
-        var lengths: [Int]?
-        if let given = spec.lengths {
-            lengths = (0 ..< spec.batch).map { Int(clamping: given[$0]) }
-        }
-        guard spec.static_input_count <= network.inputs.count else {
-            throw .invalidArgument("\(function): \(spec.static_input_count) static inputs given, the model has \(network.staticInputs.count)")
-        }
-        var statics: [StaticRows] = []
-        if spec.static_input_count > 0 {
-            let tensors = try required(spec.static_inputs, "batch.static_inputs", in: function)
-            for i in 0 ..< spec.static_input_count {
-                let tensor = tensors[i]
-                let label = "\(function): static_inputs[\(i)]"
-                let index = try tensor.name.map { (p) throws(MedInferError) in try inputIndex(network, named: p, function) }
-                    ?? (i < network.staticInputs.count ? network.staticInputs[i] : -1)
-                guard network.staticInputs.contains(index) else {
-                    throw .invalidArgument("\(label) is not a static input of the model (static inputs: \(network.staticInputs.map { network.inputs[$0].name }.joined(separator: ", ")))")
-                }
-                var shape: [Int] = []
-                withUnsafeBytes(of: tensor.shape) { raw in
-                    let dims = raw.bindMemory(to: Int64.self)
-                    for a in 0 ..< min(tensor.rank, Int(MEDINFER_MAX_RANK)) { shape.append(Int(clamping: dims[a])) }
-                }
-                guard tensor.rank == 2, shape[0] == spec.batch, shape[1] >= 1, shape[1] <= 1 << 20 else {
-                    throw .shapeMismatch("\(label) '\(network.inputs[index].name)' must have shape [\(spec.batch), k], got \(shape)")
-                }
-                guard tensor.length == shape[0] * shape[1] else {
-                    throw .invalidArgument("\(label): length \(tensor.length) does not match shape \(shape)")
-                }
-                let data = try required(tensor.data, "static_inputs[\(i)].data", in: function)
-                statics.append(StaticRows(input: index, values: data, width: shape[1]))
-            }
-        }
+        let parsed = try SequenceBatchArguments(batch, network: network, label: "batch", in: function)
+        let (values, spec, lengths, statics) = (parsed.values, parsed.spec, parsed.lengths, parsed.statics)
         let count = try handle.session.runSequences(values: values, batch: spec.batch, maxSteps: spec.max_steps,
                                                     features: spec.features, lengths: lengths, statics: statics,
                                                     output: nil, capacity: 0)
@@ -105,6 +118,9 @@ public func medinfer_sequence_run(_ session: OpaquePointer?, _ batch: UnsafePoin
                                             output: out, capacity: length)
     }
 }
+
+/// sizeof(medinfer_stream_options) before explain_steps was added.
+private let streamOptionsV1Size = MemoryLayout<medinfer_stream_options>.offset(of: \.explain_steps)!
 
 @_cdecl("medinfer_stream_options_init")
 public func medinfer_stream_options_init(_ options: UnsafeMutablePointer<medinfer_stream_options>?) {
@@ -127,10 +143,16 @@ public func medinfer_stream_create(_ model: OpaquePointer?, _ options: UnsafePoi
         var settings = medinfer_stream_options()
         medinfer_stream_options_init(&settings)
         if let options {
-            guard options.pointee.struct_size >= MemoryLayout<medinfer_stream_options>.size else {
-                throw .invalidArgument("\(function): options.struct_size \(options.pointee.struct_size) is smaller than sizeof(medinfer_stream_options) (\(MemoryLayout<medinfer_stream_options>.size))")
+            // The first release's struct ended before explain_steps: its callers get the default.
+            let size = options.pointee.struct_size
+            guard size >= streamOptionsV1Size else {
+                throw .invalidArgument("\(function): options.struct_size \(size) is smaller than the first version of medinfer_stream_options (\(streamOptionsV1Size) bytes; use medinfer_stream_options_init)")
             }
-            settings = options.pointee
+            let raw = UnsafeRawPointer(options)
+            settings.mode = raw.load(fromByteOffset: MemoryLayout<medinfer_stream_options>.offset(of: \.mode)!, as: Int32.self)
+            settings.reserved = raw.load(fromByteOffset: MemoryLayout<medinfer_stream_options>.offset(of: \.reserved)!, as: Int32.self)
+            settings.window = raw.load(fromByteOffset: MemoryLayout<medinfer_stream_options>.offset(of: \.window)!, as: Int.self)
+            if size >= MemoryLayout<medinfer_stream_options>.size { settings.explain_steps = options.pointee.explain_steps }
         }
         guard settings.reserved == 0 else { throw .invalidArgument("\(function): options.reserved must be 0") }
         guard settings.window >= 1, settings.window <= SequenceStream.maxWindow else {
@@ -142,7 +164,10 @@ public func medinfer_stream_create(_ model: OpaquePointer?, _ options: UnsafePoi
         case MEDINFER_STREAM_WINDOW: mode = .window(settings.window)
         default: throw .invalidArgument("\(function): options.mode \(settings.mode) is not MEDINFER_STREAM_AUTO or MEDINFER_STREAM_WINDOW")
         }
-        let stream = try SequenceStream(model: network, mode: mode)
+        guard settings.explain_steps <= SequenceStream.maxWindow else {
+            throw .invalidArgument("\(function): options.explain_steps \(settings.explain_steps) is outside 0...\(SequenceStream.maxWindow)")
+        }
+        let stream = try SequenceStream(model: network, mode: mode, explainSteps: settings.explain_steps)
         outStream.pointee = OpaquePointer(Unmanaged.passRetained(StreamHandle(model: handle, stream: stream)).toOpaque())
     }
 }

@@ -27,6 +27,7 @@ public final class SequenceStream: @unchecked Sendable {
     private var storage: UnsafeMutablePointer<Float>
     private var stateBuffers: [UnsafeMutablePointer<Float>] = []
     private var stateFloats = 0
+    private var stateSizes: [Int] = []
     private var staticRows: [Int: UnsafeMutablePointer<Float>] = [:]
     private var staticsSet = Set<Int>()
     /// Model inputs then state buffers, as the exact plan binds them (the sample's entry
@@ -34,10 +35,17 @@ public final class SequenceStream: @unchecked Sendable {
     private var boundInputs: [UnsafePointer<Float>] = []
     /// Window mode: the last samples, oldest first once `steps` >= window.
     private var recent: [Float] = []
+    /// Steps an explanation may look back over (0: none kept).
+    public let explainSteps: Int
+    /// Exact mode with explanations: the last `explainSteps` samples and the state before
+    /// each, in rings indexed by step % explainSteps.
+    private var historySamples: FloatBuffer?
+    private var historyStates: FloatBuffer?
+    private var stateBeforeStep: FloatBuffer?
 
     public static let maxWindow = 4096
 
-    public init(model: NetworkModel, mode: Mode) throws(MedInferError) {
+    public init(model: NetworkModel, mode: Mode, explainSteps: Int = 0) throws(MedInferError) {
         self.model = model
         let sequenceInput = try model.requireSequenceInput()
         self.sequenceInput = sequenceInput
@@ -65,7 +73,14 @@ public final class SequenceStream: @unchecked Sendable {
                 throw .invalidArgument("window \(window) is outside 1...\(Self.maxWindow)")
             }
             recent.reserveCapacity(window * features)
+            guard explainSteps <= window else {
+                throw .invalidArgument("explain_steps \(explainSteps) exceeds the window of \(window) steps this stream recomputes")
+            }
         }
+        guard explainSteps >= 0, explainSteps <= Self.maxWindow else {
+            throw .invalidArgument("explain_steps \(explainSteps) is outside 0...\(Self.maxWindow)")
+        }
+        self.explainSteps = explainSteps
         self.window = window
         let shapes = Self.shapes(model, sequenceInput, steps: 1)
         // Everything that can fail comes before the allocation: an initializer that throws
@@ -73,6 +88,7 @@ public final class SequenceStream: @unchecked Sendable {
         outputCount = try model.withPooledSession { (session) throws(MedInferError) in
             try session.outputShapes(inputShapes: shapes)[0].reduce(1, *)
         }
+        stateSizes = sizes
         stateFloats = sizes.reduce(0, +)
         var total = stateFloats
         for i in model.staticInputs { total += shapes[i][1] }
@@ -81,6 +97,11 @@ public final class SequenceStream: @unchecked Sendable {
         var offset = 0
         for size in sizes { stateBuffers.append(storage + offset); offset += size }
         for i in model.staticInputs { staticRows[i] = storage + offset; offset += shapes[i][1] }
+        if window == nil && explainSteps > 0 {
+            historySamples = FloatBuffer(count: explainSteps * features)
+            historyStates = FloatBuffer(count: explainSteps * stateFloats)
+            stateBeforeStep = FloatBuffer(count: stateFloats)
+        }
     }
 
     private static func shapes(_ model: NetworkModel, _ sequence: Int, steps: Int) -> [[Int]] {
@@ -135,6 +156,12 @@ public final class SequenceStream: @unchecked Sendable {
             recent.append(contentsOf: sample)
             let n = recent.count / features
             try runWindow(steps: n, output: output)
+        } else if let historySamples, let historyStates, let before = stateBeforeStep {
+            before.pointer.update(from: storage, count: stateFloats)
+            try runStep(sample.baseAddress!, output: output)
+            let slot = Int(steps % UInt64(explainSteps))
+            (historySamples.pointer + slot * features).update(from: sample.baseAddress!, count: features)
+            (historyStates.pointer + slot * stateFloats).update(from: before.pointer, count: stateFloats)
         } else {
             try runStep(sample.baseAddress!, output: output)
         }
@@ -175,6 +202,42 @@ public final class SequenceStream: @unchecked Sendable {
             }
         }
     }
+
+    /// The last `n` samples (oldest first) and, for an exact stream, the recurrent state
+    /// before the first of them (one array per state buffer, plan order). `n` must not
+    /// exceed the steps kept (`explainSteps`, or the window) nor the steps consumed.
+    func history(steps n: Int) -> (samples: [Float], stateBefore: [[Float]]?) {
+        if window != nil {
+            return (Array(recent.suffix(n * features)), nil)
+        }
+        guard let historySamples, let historyStates else { return ([], nil) }
+        var samples: [Float] = []
+        samples.reserveCapacity(n * features)
+        let first = steps - UInt64(n)
+        for i in 0 ..< UInt64(n) {
+            let slot = Int((first + i) % UInt64(explainSteps))
+            samples.append(contentsOf: UnsafeBufferPointer(start: historySamples.pointer + slot * features, count: features))
+        }
+        let slot = Int(first % UInt64(explainSteps))
+        var state: [[Float]] = []
+        var offset = 0
+        for size in stateSizes {
+            state.append(Array(UnsafeBufferPointer(start: historyStates.pointer + slot * stateFloats + offset, count: size)))
+            offset += size
+        }
+        return (samples, state)
+    }
+
+    /// Steps an explanation can look back over now.
+    public var explainableSteps: Int { min(Int(clamping: steps), explainSteps, window ?? Int.max) }
+
+    /// The static row of input `index` as set (zeros if never set).
+    func staticRow(_ index: Int) -> [Float] {
+        guard let row = staticRows[index], let width = staticWidth(index) else { return [] }
+        return Array(UnsafeBufferPointer(start: row, count: width))
+    }
+
+    public var staticsComplete: Bool { model.staticInputs.allSatisfy { staticsSet.contains($0) } }
 
     /// Back to step 0; static inputs are kept.
     public func reset() {

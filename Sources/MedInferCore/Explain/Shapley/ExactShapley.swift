@@ -1,0 +1,49 @@
+/// Exact Shapley values: every coalition evaluated once, in batches, and each value
+/// credited to every player with the Shapley weight of its size:
+/// phi_i = sum over S containing i of w(|S|-1) v(S) - sum over S without i of w(|S|) v(S),
+/// w(s) = s! (M-s-1)! / M!. One pass over 2^M values, no pairs to look up.
+enum ExactShapley {
+    static func values(of game: CoalitionGame) throws(MedInferError) -> ShapleyValues {
+        let m = game.playerCount, k = game.outputCount
+        guard m >= 1, m <= ShapleyMethod.maxExactPlayers else {
+            throw .invalidArgument("exact Shapley values need 1...\(ShapleyMethod.maxExactPlayers) players, got \(m)")
+        }
+        var weight = [Double](repeating: 0, count: m)
+        weight[0] = 1 / Double(m)
+        for s in stride(from: 1, to: m, by: 1) { weight[s] = weight[s - 1] * Double(s) / Double(m - s) }
+
+        let total = 1 << m
+        let batch = max(1, min(game.preferredBatch, total))
+        var members = [UInt8](repeating: 0, count: batch * m)
+        var values = [Double](repeating: 0, count: batch * k)
+        var phi = [Double](repeating: 0, count: m * k)
+        var base = [Double](repeating: 0, count: k)
+        var start = 0
+        while start < total {
+            let n = min(batch, total - start)
+            for j in 0 ..< n {
+                let mask = start + j
+                for i in 0 ..< m { members[j * m + i] = UInt8((mask >> i) & 1) }
+            }
+            try members.withUnsafeBufferPointer { (mp) throws(MedInferError) in
+                try values.withUnsafeMutableBufferPointer { (vp) throws(MedInferError) in
+                    try game.evaluate(members: mp.baseAddress!, count: n, values: vp.baseAddress!)
+                }
+            }
+            for j in 0 ..< n {
+                let mask = start + j
+                let size = mask.nonzeroBitCount
+                let row = j * k
+                if mask == 0 { for o in 0 ..< k { base[o] = values[row + o] } }
+                let present = size > 0 ? weight[size - 1] : 0
+                let absent = size < m ? weight[size] : 0
+                for i in 0 ..< m {
+                    let w = (mask >> i) & 1 == 1 ? present : -absent
+                    for o in 0 ..< k { phi[i * k + o] += w * values[row + o] }
+                }
+            }
+            start += n
+        }
+        return ShapleyValues(playerCount: m, outputCount: k, values: phi, base: base)
+    }
+}
