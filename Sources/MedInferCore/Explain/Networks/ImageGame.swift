@@ -51,7 +51,12 @@ public final class ImageGame: CoalitionGame {
             }
         }
         // Images are large: a few per run keeps the network's tensors in the tens of MB.
-        preferredBatch = max(1, min(64, (1 << 20) / max(1, tensor.count)))
+        // (A model that fixes its batch size takes one image at a time.)
+        if case .fixed? = session.model.inputs[0].dims?.first {
+            preferredBatch = 1
+        } else {
+            preferredBatch = max(1, min(64, (1 << 20) / max(1, tensor.count)))
+        }
         outputCount = SequenceGame.firstOutputCount(try session.plan(for: [shape]))
     }
 

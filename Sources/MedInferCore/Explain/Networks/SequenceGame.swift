@@ -28,6 +28,8 @@ public final class SequenceGame: CoalitionGame {
     /// The recurrent state before `runStart` (one batch-1 buffer per plan state), when
     /// coalitions start from a state instead of from step 0.
     private var startState: [FloatBuffer]?
+    /// No recurrence reads a static input: statics matter only after the last step.
+    private let staticsIndependent: Bool
 
     /// - sequence: `steps x features` values (the explained sequence).
     /// - statics: one row per static input of the model (the explained sequence's).
@@ -52,6 +54,11 @@ public final class SequenceGame: CoalitionGame {
               background.count == backgroundRows * backgroundSteps * features else {
             throw .shapeMismatch("the background must be [rows, \(steps) or 1, \(features)]; got \(background.count) values for \(backgroundRows) rows of \(backgroundSteps) steps")
         }
+        for input in model.inputs {
+            if case .fixed(let batch)? = input.dims?.first {
+                throw .unsupported("input '\(input.name)' fixes its batch size to \(batch); explanations run coalitions as batches of sequences (export the model with a dynamic batch axis)")
+            }
+        }
         try Self.checkFinite(sequence, "the explained sequence")
         try Self.checkFinite(background, "the background")
         var rows: [Int: FloatBuffer] = [:], references: [Int: FloatBuffer] = [:]
@@ -73,19 +80,32 @@ public final class SequenceGame: CoalitionGame {
         self.backgroundSteps = backgroundSteps
         self.backgroundStatics = references
         playerCount = players.count
-        // About 256 sequences per run: big enough for the batched recurrent kernels, small
-        // enough that a plan's tensors stay in the tens of megabytes.
-        preferredBatch = max(1, 256 / backgroundRows)
+        // About 64 sequences per run (measured best for LSTM(64) and GRU(64)): big enough for the batched recurrent kernels, small
+        // enough that a plan's tensors stay in the tens of megabytes. Static players that
+        // only the last step sees multiply the coalitions that share a sequence.
+        var batch = 64
+        if !model.recurrences(read: model.staticInputs) { batch <<= min(4, players.staticPlayers) }
+        preferredBatch = max(1, batch / backgroundRows)
 
+        staticsIndependent = !model.recurrences(read: model.staticInputs)
         if let state {
             startState = state.map { FloatBuffer($0) }
-        } else if players.firstMaskedStep > 0 && players.staticPlayers == 0,
-                  let prefix = try prefixState(steps: players.firstMaskedStep) {
-            // The prefix is the same in every coalition: run it once.
-            startState = prefix
-            runStart = players.firstMaskedStep
+        } else if let sizes = try streamingStateSizes() {
+            if players.firstMaskedStep > 0 && (players.staticPlayers == 0 || staticsIndependent) {
+                // The prefix is the same in every coalition: run it once.
+                startState = try prefixState(steps: players.firstMaskedStep)
+                runStart = players.firstMaskedStep
+            } else {
+                startState = sizes.map { FloatBuffer(count: $0) }
+            }
         }
         outputCount = try Self.firstOutputCount(session.plan(for: shapes(rows: 1), mode: mode))
+        if state == nil, startState != nil, try !stagesReproduceWholeRun() {
+            // The output reads more of the sequence than the recurrent state carries (say,
+            // a mean over all steps' outputs): run every coalition over all steps.
+            startState = nil
+            runStart = 0
+        }
     }
 
     private static func checkFinite(_ values: UnsafeBufferPointer<Float>, _ what: String) throws(MedInferError) {
@@ -109,17 +129,45 @@ public final class SequenceGame: CoalitionGame {
         }
     }
 
-    /// The state after the first `prefix` steps of the explained sequence, or nil when the
-    /// model cannot run in streaming mode (a reverse or bidirectional recurrence).
-    private func prefixState(steps prefix: Int) throws(MedInferError) -> [FloatBuffer]? {
+    /// Whether running in stages from carried states gives the output of one plain run
+    /// over all steps, checked on the explained sequence itself.
+    private func stagesReproduceWholeRun() throws(MedInferError) -> Bool {
         let model = session.model
-        let plan: ExecutionPlan
+        let plan = try session.plan(for: model.inputs.indices.map { i -> [Int] in
+            i == sequenceInput ? [1, steps, features] : [1, staticRows[i]?.count ?? 0]
+        }, mode: .plain)
+        let whole = FloatBuffer(count: outputCount)
+        try session.run(plan: plan, inputs: model.inputs.indices.map { i -> UnsafePointer<Float> in
+            i == sequenceInput ? sequence.readOnly : staticRows[i]!.readOnly
+        }, firstOutput: whole.pointer)
+        let everyone = [UInt8](repeating: 1, count: playerCount)
+        var staged = [Double](repeating: 0, count: outputCount)
+        try everyone.withUnsafeBufferPointer { (m) throws(MedInferError) in
+            try staged.withUnsafeMutableBufferPointer { (v) throws(MedInferError) in
+                try evaluate(members: m.baseAddress!, count: 1, values: v.baseAddress!)
+            }
+        }
+        for o in 0 ..< outputCount where abs(staged[o] - Double(whole[o])) > 1e-5 * max(1, abs(Double(whole[o]))) {
+            return false
+        }
+        return true
+    }
+
+    /// The batch-1 state sizes of a streaming plan, or nil when the model cannot carry
+    /// state (a reverse or bidirectional recurrence, a nonzero initial state).
+    private func streamingStateSizes() throws(MedInferError) -> [Int]? {
         do throws(MedInferError) {
-            plan = try session.plan(for: shapes(rows: 1, steps: prefix), mode: .streaming)
+            return try session.plan(for: shapes(rows: 1, steps: 1), mode: .streaming).stateSizes
         } catch {
             guard case .unsupported = error else { throw error }
             return nil
         }
+    }
+
+    /// The state after the first `prefix` steps of the explained sequence.
+    private func prefixState(steps prefix: Int) throws(MedInferError) -> [FloatBuffer] {
+        let model = session.model
+        let plan = try session.plan(for: shapes(rows: 1, steps: prefix), mode: .streaming)
         let state = plan.stateSizes.map { FloatBuffer(count: $0) }
         let output = FloatBuffer(count: Self.firstOutputCount(plan))
         var inputs = model.inputs.indices.map { i -> UnsafePointer<Float> in
@@ -130,27 +178,90 @@ public final class SequenceGame: CoalitionGame {
         return state
     }
 
+    /// Coalitions run in stages along time, and each stage runs once per distinct input it
+    /// sees: a stage that ends before a window starts cannot tell coalitions that differ
+    /// only in that window apart, and the static inputs matter only at the last step when
+    /// no recurrence reads them. So for a two-branch model (statics through a dense branch)
+    /// the 2^4 static coalitions of each channel coalition share all steps but the last.
+    /// Without a carried state (a model that cannot stream) there is one stage: everything.
     public func evaluate(members: UnsafePointer<UInt8>, count: Int, values: UnsafeMutablePointer<Double>) throws(MedInferError) {
-        let model = session.model
         let rows = count * backgroundRows
-        let runSteps = steps - runStart, rowFloats = runSteps * features
-        let m = playerCount
-        let batch = FloatBuffer(count: rows * rowFloats)
-        // Rows are coalition-major, background rows inside.
-        for n in 0 ..< count {
-            let member = members + n * m
-            for b in 0 ..< backgroundRows {
-                let row = batch.pointer + (n * backgroundRows + b) * rowFloats
-                for t in runStart ..< steps {
-                    let out = row + (t - runStart) * features
-                    let own = sequence.pointer + t * features
-                    guard let first = players.player(step: t, channel: 0) else {
-                        out.update(from: own, count: features)
-                        continue
-                    }
-                    let reference = background.pointer + (b * backgroundSteps + (backgroundSteps == 1 ? 0 : t)) * features
-                    for c in 0 ..< features { out[c] = member[first + c] != 0 ? own[c] : reference[c] }
+        let m = playerCount, k = outputCount
+        var boundaries = [steps]
+        if startState != nil {
+            boundaries = players.windows.map(\.upperBound).filter { $0 > runStart && $0 < steps }
+            if steps - 1 > runStart && !boundaries.contains(steps - 1) { boundaries.append(steps - 1) }
+            boundaries.append(steps)
+            boundaries.sort()
+        }
+        var stageStart = runStart
+        // Per stage: for each row, the index of its distinct input; the states reached.
+        var parentOf = [Int](repeating: 0, count: rows)
+        var states: [FloatBuffer] = startState ?? []
+        var outputs = FloatBuffer(count: 0)
+        var key = [UInt8](repeating: 0, count: m + 1)
+        for (stage, end) in boundaries.enumerated() {
+            let last = stage == boundaries.count - 1
+            let staticsMatter = last || !staticsIndependent
+            var distinct: [[UInt8]: Int] = [:]
+            var representative: [Int] = [], parentOfDistinct: [Int] = []
+            var indexOf = [Int](repeating: 0, count: rows)
+            for r in 0 ..< rows {
+                let n = r / backgroundRows, b = r % backgroundRows
+                let member = members + n * m
+                for i in 0 ..< m { key[i] = member[i] }
+                if !staticsMatter { for i in 0 ..< players.staticPlayers { key[i] = 0 } }
+                // Windows not yet started by this stage's end do not matter.
+                for (w, window) in players.windows.enumerated() where window.lowerBound >= end {
+                    for c in 0 ..< features { key[players.staticPlayers + w * features + c] = 0 }
                 }
+                key[m] = UInt8(truncatingIfNeeded: b)
+                if backgroundRows > 255 { key.append(contentsOf: withUnsafeBytes(of: b) { Array($0) }) }
+                if let d = distinct[key] {
+                    indexOf[r] = d
+                } else {
+                    indexOf[r] = representative.count
+                    distinct[key] = representative.count
+                    representative.append(r)
+                    parentOfDistinct.append(parentOf[r])
+                }
+                if backgroundRows > 255 { key.removeLast(MemoryLayout<Int>.size) }
+            }
+            (states, outputs) = try runStage(steps: stageStart ..< end, rows: representative, parents: parentOfDistinct,
+                                             states: states, members: members)
+            parentOf = indexOf
+            stageStart = end
+        }
+        let scale = 1 / Double(backgroundRows)
+        for n in 0 ..< count {
+            for o in 0 ..< k {
+                var sum = 0.0
+                for b in 0 ..< backgroundRows { sum += Double(outputs[parentOf[n * backgroundRows + b] * k + o]) }
+                values[n * k + o] = sum * scale
+            }
+        }
+    }
+
+    /// Runs steps `range` for the given rows (row r = coalition r / backgroundRows masked
+    /// with background row r % backgroundRows), each starting from state row parents[i];
+    /// returns the states reached and the outputs.
+    private func runStage(steps range: Range<Int>, rows: [Int], parents: [Int], states: [FloatBuffer],
+                          members: UnsafePointer<UInt8>) throws(MedInferError) -> ([FloatBuffer], FloatBuffer) {
+        let model = session.model
+        let count = rows.count, m = playerCount
+        let rowFloats = range.count * features
+        let batch = FloatBuffer(count: count * rowFloats)
+        for (i, r) in rows.enumerated() {
+            let member = members + (r / backgroundRows) * m, b = r % backgroundRows
+            for t in range {
+                let out = batch.pointer + i * rowFloats + (t - range.lowerBound) * features
+                let own = sequence.pointer + t * features
+                guard let first = players.player(step: t, channel: 0) else {
+                    out.update(from: own, count: features)
+                    continue
+                }
+                let reference = background.pointer + (b * backgroundSteps + (backgroundSteps == 1 ? 0 : t)) * features
+                for c in 0 ..< features { out[c] = member[first + c] != 0 ? own[c] : reference[c] }
             }
         }
         var staticPlayer: [Int: Int] = [:]
@@ -159,45 +270,54 @@ public final class SequenceGame: CoalitionGame {
         var staticBatches: [Int: FloatBuffer] = [:]
         for index in model.staticInputs {
             let row = staticRows[index]!, width = row.count, reference = backgroundStatics[index]!
-            let rowsOut = FloatBuffer(count: rows * width)
-            for n in 0 ..< count {
-                for b in 0 ..< backgroundRows {
-                    let out = rowsOut.pointer + (n * backgroundRows + b) * width
-                    for j in 0 ..< width {
-                        let present = staticPlayer[index].map { members[n * m + $0 + j] != 0 } ?? true
-                        out[j] = present ? row[j] : reference[b * width + j]
-                    }
+            let rowsOut = FloatBuffer(count: count * width)
+            for (i, r) in rows.enumerated() {
+                let member = members + (r / backgroundRows) * m, b = r % backgroundRows
+                for j in 0 ..< width {
+                    let present = staticPlayer[index].map { member[$0 + j] != 0 } ?? true
+                    rowsOut[i * width + j] = present ? row[j] : reference[b * width + j]
                 }
             }
             staticBatches[index] = rowsOut
         }
-
-        let plan = try session.plan(for: shapes(rows: rows), mode: mode)
-        var state: [FloatBuffer] = []
-        if let startState {
-            guard startState.map({ $0.count * rows }) == plan.stateSizes else {
-                throw .internal("state sizes \(startState.map(\.count)) x \(rows) differ from the plan's \(plan.stateSizes)")
-            }
-            state = startState.map { single in
-                let copies = FloatBuffer(count: single.count * rows)
-                for r in 0 ..< rows { (copies.pointer + r * single.count).update(from: single.pointer, count: single.count) }
+        let shapes = model.inputs.indices.map { i -> [Int] in
+            i == sequenceInput ? [count, range.count, features] : [count, staticRows[i]?.count ?? 0]
+        }
+        let plan = try session.plan(for: shapes, mode: mode)
+        var carried: [FloatBuffer] = []
+        if !states.isEmpty {
+            let single = plan.stateSizes.map { $0 / count }
+            carried = zip(states, single).map { (parent, size) in
+                let copies = FloatBuffer(count: size * count)
+                for (i, p) in parents.enumerated() { (copies.pointer + i * size).update(from: parent.pointer + p * size, count: size) }
                 return copies
             }
         }
         var inputs = model.inputs.indices.map { i -> UnsafePointer<Float> in
             i == sequenceInput ? batch.readOnly : staticBatches[i]!.readOnly
         }
-        inputs += state.map(\.readOnly)
-        let k = outputCount
-        let outputs = FloatBuffer(count: rows * k)
+        inputs += carried.map(\.readOnly)
+        let outputs = FloatBuffer(count: count * outputCount)
         try session.run(plan: plan, inputs: inputs, firstOutput: outputs.pointer)
-        let scale = 1 / Double(backgroundRows)
-        for n in 0 ..< count {
-            for o in 0 ..< k {
-                var sum = 0.0
-                for b in 0 ..< backgroundRows { sum += Double(outputs[(n * backgroundRows + b) * k + o]) }
-                values[n * k + o] = sum * scale
-            }
-        }
+        return (carried, outputs)
     }
 }
+
+extension NetworkModel {
+    /// Whether a recurrent operator (LSTM, GRU, RNN, Loop, Scan) reads, directly or
+    /// through other nodes, any of the given inputs.
+    func recurrences(read inputIndices: [Int]) -> Bool {
+        var tainted = Set(inputIndices.map { inputs[$0].name })
+        guard !tainted.isEmpty else { return false }
+        let recurrent: Set<String> = ["LSTM", "GRU", "RNN", "Loop", "Scan"]
+        for index in order {
+            let node = graph.nodes[index]
+            let reads = node.inputs.contains { tainted.contains($0) } || !GraphOrder.outerNames(of: node).isDisjoint(with: tainted)
+            guard reads else { continue }
+            if recurrent.contains(node.opType) { return true }
+            for output in node.outputs where !output.isEmpty { tainted.insert(output) }
+        }
+        return false
+    }
+}
+

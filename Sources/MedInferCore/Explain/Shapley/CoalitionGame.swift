@@ -77,6 +77,18 @@ public struct ShapleyValues: Sendable {
 }
 
 extension CoalitionGame {
+    /// `evaluate` in runs of at most `preferredBatch` coalitions (some models take one
+    /// input at a time).
+    func evaluateInBatches(members: UnsafePointer<UInt8>, count: Int, values: UnsafeMutablePointer<Double>) throws(MedInferError) {
+        let batch = max(1, preferredBatch)
+        var start = 0
+        while start < count {
+            let n = min(batch, count - start)
+            try evaluate(members: members + start * playerCount, count: n, values: values + start * outputCount)
+            start += n
+        }
+    }
+
     public func shapleyValues(_ method: ShapleyMethod) throws(MedInferError) -> ShapleyValues {
         switch method {
         case .exact: return try ExactShapley.values(of: self)

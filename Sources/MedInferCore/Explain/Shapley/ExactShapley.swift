@@ -27,7 +27,7 @@ enum ExactShapley {
             }
             try members.withUnsafeBufferPointer { (mp) throws(MedInferError) in
                 try values.withUnsafeMutableBufferPointer { (vp) throws(MedInferError) in
-                    try game.evaluate(members: mp.baseAddress!, count: n, values: vp.baseAddress!)
+                    try game.evaluateInBatches(members: mp.baseAddress!, count: n, values: vp.baseAddress!)
                 }
             }
             for j in 0 ..< n {

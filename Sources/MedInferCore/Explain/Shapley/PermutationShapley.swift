@@ -16,7 +16,7 @@ enum PermutationShapley {
         for i in 0 ..< m { endMembers[m + i] = 1 }
         try endMembers.withUnsafeBufferPointer { (mp) throws(MedInferError) in
             try ends.withUnsafeMutableBufferPointer { (vp) throws(MedInferError) in
-                try game.evaluate(members: mp.baseAddress!, count: 2, values: vp.baseAddress!)
+                try game.evaluateInBatches(members: mp.baseAddress!, count: 2, values: vp.baseAddress!)
             }
         }
         let base = Array(ends[0 ..< k])
@@ -57,7 +57,7 @@ enum PermutationShapley {
             }
             try members.withUnsafeBufferPointer { (mp) throws(MedInferError) in
                 try values.withUnsafeMutableBufferPointer { (vp) throws(MedInferError) in
-                    try game.evaluate(members: mp.baseAddress!, count: n * (m - 1), values: vp.baseAddress!)
+                    try game.evaluateInBatches(members: mp.baseAddress!, count: n * (m - 1), values: vp.baseAddress!)
                 }
             }
             for r in 0 ..< n {
