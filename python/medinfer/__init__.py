@@ -19,12 +19,13 @@ import numpy as np
 from . import _native
 from ._native import library_path
 from .errors import MedInferError, check as _check
+from .explain import NetworkExplanation
 from .network import Network
 from .sequence import Stream, run_sequences
 from .sklearn_export import export_sklearn
 
 __version__ = "0.1.0"
-__all__ = ["Model", "Network", "Stream", "run_sequences", "MedInferError", "export_sklearn", "library_path", "__version__"]
+__all__ = ["Model", "Network", "NetworkExplanation", "Stream", "run_sequences", "MedInferError", "export_sklearn", "library_path", "__version__"]
 
 _KINDS = {1: "xgboost", 2: "lightgbm", 3: "sklearn", 4: "onnx"}
 
@@ -219,4 +220,7 @@ class Model(_native.OwnedHandle):
 def __getattr__(name: str) -> Any:
     if name == "library":
         return _native.library()
+    if name == "plots":  # medinfer.plots without an explicit import (it loads matplotlib lazily)
+        import importlib
+        return importlib.import_module(".plots", __name__)
     raise AttributeError(name)

@@ -65,7 +65,26 @@ STREAM_AUTO, STREAM_WINDOW = 0, 1
 
 class StreamOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("mode", ctypes.c_int32), ("reserved", ctypes.c_int32),
-                ("window", ctypes.c_size_t)]
+                ("window", ctypes.c_size_t), ("explain_steps", ctypes.c_size_t)]
+
+
+SHAPLEY_AUTO, SHAPLEY_EXACT, SHAPLEY_PERMUTATION = 0, 1, 2
+MASK_MEAN, MASK_BLUR = 0, 1
+
+
+class ShapleyOptions(ctypes.Structure):
+    """medinfer_shapley_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("method", ctypes.c_int32), ("reserved", ctypes.c_int32),
+                ("budget", ctypes.c_size_t), ("seed", ctypes.c_uint64), ("time_windows", ctypes.c_size_t),
+                ("window_steps", ctypes.c_size_t)]
+
+
+class ImageExplainOptions(ctypes.Structure):
+    """medinfer_image_explain_options."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("grid_rows", ctypes.c_size_t), ("grid_cols", ctypes.c_size_t),
+                ("segments", ctypes.c_void_p), ("segment_count", ctypes.c_size_t), ("masker", ctypes.c_int32),
+                ("method", ctypes.c_int32), ("blur_radius", ctypes.c_size_t), ("budget", ctypes.c_size_t),
+                ("seed", ctypes.c_uint64)]
 
 
 _lock = threading.Lock()
@@ -190,6 +209,19 @@ def _declare(lib: ctypes.CDLL) -> None:
         "medinfer_stream_steps": ([p, ctypes.POINTER(ctypes.c_uint64)], ctypes.c_int),
         "medinfer_stream_reset": ([p], ctypes.c_int),
     }
+    # The network explanations (added after the sequence calls), likewise optional.
+    explain_signatures = {
+        "medinfer_shapley_options_init": ([ctypes.POINTER(ShapleyOptions)], None),
+        "medinfer_explain_sequence": ([p, ctypes.POINTER(SequenceBatch), ctypes.POINTER(SequenceBatch),
+                                       ctypes.POINTER(ShapleyOptions), p, size, ctypes.POINTER(size),
+                                       ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_stream_explain": ([p, p, p, size, ctypes.POINTER(ShapleyOptions), p, size, ctypes.POINTER(size),
+                                     ctypes.POINTER(size)], ctypes.c_int),
+        "medinfer_image_explain_options_init": ([ctypes.POINTER(ImageExplainOptions)], None),
+        "medinfer_explain_image": ([p, ctypes.POINTER(Image), ctypes.POINTER(ImageExplainOptions), p, size, p, size,
+                                    ctypes.POINTER(size), ctypes.POINTER(size)], ctypes.c_int),
+    }
+    sequence_signatures.update(explain_signatures)
     for name, (argtypes, restype) in sequence_signatures.items():
         function = getattr(lib, name, None)
         if function is not None:
@@ -197,11 +229,11 @@ def _declare(lib: ctypes.CDLL) -> None:
             function.restype = restype
 
 
-def require(name: str):
+def require(name: str, api: str = "the sequence-model API"):
     """The library function `name`, or NotImplementedError naming the library that lacks it."""
     function = getattr(library(), name, None)
     if function is None:
-        raise NotImplementedError(f"{library_path()} has no {name}(): it was built before the sequence-model API")
+        raise NotImplementedError(f"{library_path()} has no {name}(): it was built before {api}")
     return function
 
 

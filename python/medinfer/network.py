@@ -195,3 +195,27 @@ class Network:
                 raise ValueError(f"{len(names)} labels for {out.size} outputs")
             return {name: float(p) for name, p in zip(names, out)}
         return out
+
+    # -- explanations (medinfer/explain.py) ------------------------------------------
+
+    def explain_sequence(self, sequence: Any, static: Any = None, background: Any = None,
+                         background_static: Any = None, *, method: str = "auto", budget: int = 1000,
+                         seed: int = 0, time_windows: int = 1, window_steps: int = 0) -> Any:
+        """Shapley values of a sequence model's output for one sequence [T, F]: one player
+        per static column and per channel (per time window), against a background (reference
+        sequences [B, T, F], one [T, F], or one sample [F]). Returns a
+        medinfer.NetworkExplanation; see medinfer.explain.explain_sequence."""
+        from .explain import explain_sequence
+        return explain_sequence(self, sequence, static, background, background_static, method=method,
+                                budget=budget, seed=seed, time_windows=time_windows, window_steps=window_steps)
+
+    def explain_image(self, image: np.ndarray, *, grid: tuple[int, int] = (8, 8), segments: Any = None,
+                      masker: str = "mean", blur_radius: int = 0, method: str = "auto", budget: int = 1000,
+                      seed: int = 0) -> Any:
+        """Shapley values of an image model's output over image segments (a grid, or the
+        caller's labels), removed segments taking the mean colour or a blurred copy.
+        Returns a medinfer.NetworkExplanation with per-pixel values; see
+        medinfer.explain.explain_image."""
+        from .explain import explain_image
+        return explain_image(self, image, grid=grid, segments=segments, masker=masker, blur_radius=blur_radius,
+                             method=method, budget=budget, seed=seed)

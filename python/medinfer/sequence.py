@@ -127,13 +127,16 @@ class Stream(_native.OwnedHandle):
            the batch output on steps 0..t), 'window' for models with a bidirectional or
            reverse recurrence; 'window': every push reruns the model on the last `window`
            steps.
-    window steps kept in window mode, 1..4096."""
+    window steps kept in window mode, 1..4096.
+    explain_steps  recent steps `explain` may explain, 0..4096 (0: no explanations and
+           nothing extra kept; an exact stream keeps these samples and its state before
+           each of them)."""
 
     _free_function = "medinfer_stream_free"
 
     _MODES = {"auto": _native.STREAM_AUTO, "window": _native.STREAM_WINDOW}
 
-    def __init__(self, network: Network, mode: str = "auto", window: int = 48):
+    def __init__(self, network: Network, mode: str = "auto", window: int = 48, explain_steps: int = 0):
         if mode not in self._MODES:
             raise ValueError(f"mode must be 'auto' or 'window', got {mode!r}")
         self._lib = _native.library()
@@ -141,10 +144,15 @@ class Stream(_native.OwnedHandle):
         self.network = network
         self.mode = mode
         self.window = window
+        self.explain_steps = explain_steps
         options = _native.StreamOptions()
         _native.require("medinfer_stream_options_init")(ctypes.byref(options))
         options.mode = self._MODES[mode]
         options.window = window
+        if explain_steps:
+            _native.require("medinfer_stream_explain", "the network-explanation API")
+            options.struct_size = ctypes.sizeof(_native.StreamOptions)
+            options.explain_steps = explain_steps
         handle = ctypes.c_void_p()
         _check(_native.require("medinfer_stream_create")(network._handle, ctypes.byref(options),
                                                             ctypes.byref(handle)))
@@ -182,6 +190,20 @@ class Stream(_native.OwnedHandle):
         if status:
             _check(status)
         return self._out[: count.value].copy()
+
+    def explain(self, reference: Any, *, method: str = "auto", budget: int = 1000, seed: int = 0,
+                time_windows: int = 1, window_steps: int = 0) -> Any:
+        """Shapley values of the latest output over the most recent steps: one player per
+        channel per time window (counted back from the latest step; window_steps = 0 splits
+        the last min(explain_steps, steps) steps evenly, the earliest window taking the
+        remainder). A removed channel takes `reference` (one value per feature, e.g.
+        normal vital signs) at every explained step; earlier steps and the static inputs
+        keep the stream's own. The stream is not changed. Needs explain_steps at creation.
+        Player names count steps back from the latest, t0: "vitals[2] t-11..-6".
+        Returns a medinfer.NetworkExplanation."""
+        from .explain import explain_stream
+        return explain_stream(self, reference, method=method, budget=budget, seed=seed,
+                              time_windows=time_windows, window_steps=window_steps)
 
     @property
     def steps(self) -> int:
