@@ -130,6 +130,7 @@ bench: python-deps lib
 	$(PY) Benchmarks/cnn_bench.py --record
 	$(PY) Benchmarks/sequence_bench.py
 	$(MAKE) --no-print-directory stream-bench
+	$(PY) Benchmarks/network_shap_bench.py
 
 # Dask and Spark end to end through the Python binding (Tests/Batch; needs Java 17+).
 batch-test: python-deps lib
