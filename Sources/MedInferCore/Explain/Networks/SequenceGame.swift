@@ -80,12 +80,10 @@ public final class SequenceGame: CoalitionGame {
         self.backgroundSteps = backgroundSteps
         self.backgroundStatics = references
         playerCount = players.count
-        // About 64 sequences per run (measured best for LSTM(64) and GRU(64)): big enough for the batched recurrent kernels, small
-        // enough that a plan's tensors stay in the tens of megabytes. Static players that
-        // only the last step sees multiply the coalitions that share a sequence.
-        var batch = 64
-        if !model.recurrences(read: model.staticInputs) { batch <<= min(4, players.staticPlayers) }
-        preferredBatch = max(1, batch / backgroundRows)
+        // Up to 4096 coalitions per call, so that the stages below find many coalitions
+        // that share a stage's input; each stage then runs in batches of 64 sequences
+        // (measured best for LSTM(64) and GRU(64)).
+        preferredBatch = max(1, 4096 / backgroundRows)
 
         staticsIndependent = !model.recurrences(read: model.staticInputs)
         if let state {
@@ -178,6 +176,20 @@ public final class SequenceGame: CoalitionGame {
         return state
     }
 
+    /// Static players first when only the last step reads them, then the windows from the
+    /// latest to the earliest: coalitions in one batch then agree on the early windows.
+    public var enumerationOrder: [Int] {
+        let statics = Array(0 ..< players.staticPlayers)
+        var order = staticsIndependent ? statics : []
+        for w in players.windows.indices.reversed() {
+            order += (0 ..< features).map { players.staticPlayers + w * features + $0 }
+        }
+        return staticsIndependent ? order : order + statics
+    }
+
+    /// Sequences per network run.
+    static let rowsPerRun = 64
+
     /// Coalitions run in stages along time, and each stage runs once per distinct input it
     /// sees: a stage that ends before a window starts cannot tell coalitions that differ
     /// only in that window apart, and the static inputs matter only at the last step when
@@ -227,8 +239,23 @@ public final class SequenceGame: CoalitionGame {
                 }
                 if backgroundRows > 255 { key.removeLast(MemoryLayout<Int>.size) }
             }
-            (states, outputs) = try runStage(steps: stageStart ..< end, rows: representative, parents: parentOfDistinct,
-                                             states: states, members: members)
+            let total = representative.count
+            let newStates = (startState ?? []).map { FloatBuffer(count: $0.count * total) }
+            outputs = FloatBuffer(count: total * k)
+            var first = 0
+            while first < total {
+                let n = min(Self.rowsPerRun, total - first)
+                let (runStates, runOutputs) = try runStage(steps: stageStart ..< end, rows: Array(representative[first ..< first + n]),
+                                                           parents: Array(parentOfDistinct[first ..< first + n]),
+                                                           states: states, members: members)
+                for (target, source) in zip(newStates, runStates) {
+                    let size = source.count / n
+                    (target.pointer + first * size).update(from: source.pointer, count: source.count)
+                }
+                (outputs.pointer + first * k).update(from: runOutputs.pointer, count: n * k)
+                first += n
+            }
+            states = newStates
             parentOf = indexOf
             stageStart = end
         }

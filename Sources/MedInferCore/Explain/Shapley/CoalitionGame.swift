@@ -11,6 +11,14 @@ public protocol CoalitionGame: AnyObject {
     /// Evaluates `count` coalitions, each `playerCount` bytes in `members` (nonzero =
     /// present), writing `count * outputCount` values.
     func evaluate(members: UnsafePointer<UInt8>, count: Int, values: UnsafeMutablePointer<Double>) throws(MedInferError)
+    /// Players in the order exact enumeration should vary them, fastest first: a game that
+    /// shares work between coalitions agreeing on some players (a sequence game's early
+    /// windows) lists those last, so one batch holds many coalitions that agree on them.
+    var enumerationOrder: [Int] { get }
+}
+
+extension CoalitionGame {
+    public var enumerationOrder: [Int] { Array(0 ..< playerCount) }
 }
 
 /// How to compute the values, and the limits that keep an explanation's cost bounded.

@@ -12,6 +12,10 @@ enum ExactShapley {
         weight[0] = 1 / Double(m)
         for s in stride(from: 1, to: m, by: 1) { weight[s] = weight[s - 1] * Double(s) / Double(m - s) }
 
+        let order = game.enumerationOrder
+        guard order.count == m, Set(order).count == m, order.allSatisfy({ $0 >= 0 && $0 < m }) else {
+            throw .internal("the game's enumeration order is not a permutation of its players")
+        }
         let total = 1 << m
         let batch = max(1, min(game.preferredBatch, total))
         var members = [UInt8](repeating: 0, count: batch * m)
@@ -23,7 +27,7 @@ enum ExactShapley {
             let n = min(batch, total - start)
             for j in 0 ..< n {
                 let mask = start + j
-                for i in 0 ..< m { members[j * m + i] = UInt8((mask >> i) & 1) }
+                for i in 0 ..< m { members[j * m + order[i]] = UInt8((mask >> i) & 1) }
             }
             try members.withUnsafeBufferPointer { (mp) throws(MedInferError) in
                 try values.withUnsafeMutableBufferPointer { (vp) throws(MedInferError) in
@@ -39,7 +43,8 @@ enum ExactShapley {
                 let absent = size < m ? weight[size] : 0
                 for i in 0 ..< m {
                     let w = (mask >> i) & 1 == 1 ? present : -absent
-                    for o in 0 ..< k { phi[i * k + o] += w * values[row + o] }
+                    let player = order[i]
+                    for o in 0 ..< k { phi[player * k + o] += w * values[row + o] }
                 }
             }
             start += n
