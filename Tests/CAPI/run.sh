@@ -8,8 +8,8 @@
 #                                  MEDINFER_ASAN_LIB_DIR=.build-asan/debug Tests/CAPI/run.sh asan
 #                                (`make asan` does both); the C programs are built with the
 #                                Swift toolchain's clang and -fsanitize=address
-#   Tests/CAPI/run.sh tsan       test_threads, test_network and test_stream against a library built with
-#                                ThreadSanitizer, in $MEDINFER_TSAN_LIB_DIR (`make tsan`)
+#   Tests/CAPI/run.sh tsan       test_threads, test_network, test_stream and test_explain against a library
+#                                built with ThreadSanitizer, in $MEDINFER_TSAN_LIB_DIR (`make tsan`)
 #   Tests/CAPI/run.sh valgrind   test_capi under valgrind memcheck (--leak-check=full; the Swift
 #                                runtime's metadata caches are suppressed in valgrind.supp),
 #                                release library; takes about 4 minutes
@@ -18,7 +18,9 @@
 # memory loads), test_network (ONNX: parity fixtures, malformed and truncated files, every
 # argument of the network calls, sessions on several threads), test_stream (sequence models and
 # per-bed streams: every argument, rejected samples, streaming = batch on every prefix, window
-# mode, 4 threads x 16 streams), test_threads (one model shared by 8 threads, on each bundled model) and
+# mode, 4 threads x 16 streams), test_explain (Shapley explanations of sequences, streams and images:
+# exact values against a brute force, additivity, a stream unchanged by explaining it, every
+# bad argument), test_threads (one model shared by 8 threads, on each bundled model) and
 # examples/c/score (on the bundled models and CSV files, plus its error paths). Build
 # outputs go to .build/capi/. Every step runs even when an earlier one fails; the exit
 # status is non-zero when any failed.
@@ -124,6 +126,7 @@ build "$OUT/test_capi" Tests/CAPI/test_capi.c
     -L"$LIB_DIR" -lmedinfer $(pkg-config --libs json-c) -lm -Wl,-rpath,"$LIB_DIR" -o "$OUT/test_network"
 build "$OUT/test_threads" Tests/CAPI/test_threads.c
 build "$OUT/test_stream" Tests/CAPI/test_stream.c
+build "$OUT/test_explain" Tests/CAPI/test_explain.c
 build "$OUT/score" examples/c/score.c
 
 FAILED=()
@@ -146,6 +149,7 @@ if [ "$MODE" = tsan ]; then
     # build scores ~100x slower, and the locks are the same for every model).
     step "test_network (tsan)" "$OUT/test_network" "$ROOT"
     step "test_stream (tsan)" "$OUT/test_stream" "$ROOT"
+    step "test_explain (tsan)" "$OUT/test_explain" "$ROOT"
     step "test_threads ${MODELS[0]} (tsan)" "$OUT/test_threads" "${MODELS[0]}"
     echo
     if [ ${#FAILED[@]} -ne 0 ]; then
@@ -157,6 +161,7 @@ fi
 step "test_capi" "${RUN[@]}" "$OUT/test_capi" "$ROOT"
 step "test_network" "${RUN[@]}" "$OUT/test_network" "$ROOT"
 step "test_stream" "${RUN[@]}" "$OUT/test_stream" "$ROOT"
+step "test_explain" "${RUN[@]}" "$OUT/test_explain" "$ROOT"
 
 if [ "$MODE" != valgrind ]; then
     # --- test_threads on each bundled model -----------------------------------------------

@@ -9,6 +9,8 @@
 //  - Stream::push returns a medinfer::Status instead. A rejected sample (a NaN from a
 //    disconnected probe) is an everyday event on a ward, the stream is left exactly as it
 //    was, and the caller just counts it and goes on: no exception on the hot path.
+//    Stream::explain (why did this bed alert?) returns a Status too: it runs inside the
+//    ward loop, where nothing throws.
 //
 // Header-only; needs include/medinfer.h and libmedinfer.so.
 #ifndef MEDINFER_HPP
@@ -114,12 +116,28 @@ class Model {
   std::unique_ptr<medinfer_model, Free> handle_;
 };
 
-// The stream options, defaults from the library (AUTO mode, window 48).
+// The stream options, defaults from the library (AUTO mode, window 48, no explanations).
 inline medinfer_stream_options default_stream_options() {
   medinfer_stream_options options;
   medinfer_stream_options_init(&options);
   return options;
 }
+
+// The Shapley options, defaults from the library (AUTO method, one time window).
+inline medinfer_shapley_options default_shapley_options() {
+  medinfer_shapley_options options;
+  medinfer_shapley_options_init(&options);
+  return options;
+}
+
+// A Shapley explanation of a stream's latest output: `players` rows of `outputs` values
+// (player p, output k at values[p * outputs + k]), then the base value (one row).
+struct Explanation {
+  size_t players = 0, outputs = 0;
+  std::vector<double> values;
+  double value(size_t player, size_t output = 0) const { return values[player * outputs + output]; }
+  double base(size_t output = 0) const { return values[players * outputs + output]; }
+};
 
 // One growing sequence (one bed): the recurrent state, static inputs and step count.
 // Not thread-safe: one thread at a time may use it (handing it to another thread
@@ -147,6 +165,23 @@ class Stream {
   // rejected sample.
   Status push(const float *sample, size_t count, float *out, size_t length, size_t *out_count = nullptr) {
     return Status::from(medinfer_stream_push(model_, handle_.get(), sample, count, out, length, out_count));
+  }
+
+  // Explains the latest output over the stream's recent steps (see medinfer_stream_explain:
+  // the stream must have been created with explain_steps covering them). Reads the stream,
+  // never changes it. Like push, it does not throw: the caller decides what a refusal
+  // means. The explanation's buffer is reused between calls.
+  Status explain(const float *reference, size_t count, const medinfer_shapley_options &options,
+                 Explanation &out) const {
+    out.players = out.outputs = 0;
+    int code = medinfer_stream_explain(model_, handle_.get(), reference, count, &options, out.values.data(),
+                                       out.values.size(), &out.players, &out.outputs);
+    if (code == MEDINFER_ERR_BUFFER_TOO_SMALL && (out.players + 1) * out.outputs > out.values.size()) {
+      out.values.resize((out.players + 1) * out.outputs);
+      code = medinfer_stream_explain(model_, handle_.get(), reference, count, &options, out.values.data(),
+                                     out.values.size(), &out.players, &out.outputs);
+    }
+    return Status::from(code);
   }
 
   uint64_t steps() const {

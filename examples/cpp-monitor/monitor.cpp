@@ -32,6 +32,14 @@ using Clock = std::chrono::steady_clock;
 // hovering around the threshold does not page the nurse every few seconds.
 constexpr float kHysteresis = 0.1f;
 
+// When an alert fires, the monitor asks the library why: a Shapley explanation of the
+// bed's latest risk over its last kExplainSteps samples, each vital sign in each of
+// kExplainWindows windows being one player, against a normal patient's vitals
+// (ward::kNormalVitals). Streams keep those steps (explain_steps).
+constexpr size_t kExplainSteps = 12;
+constexpr size_t kExplainWindows = 2;
+constexpr size_t kDriversShown = 3;
+
 struct Options {
   std::string model = "examples/models/icu_lstm.onnx";
   size_t beds = 64;
@@ -42,6 +50,7 @@ struct Options {
   double deteriorating = 0.15;   // fraction of patients who get worse
   size_t window = 0;             // 0: the library's AUTO mode
   size_t show_events = 12;       // alert events printed (all are counted)
+  size_t explain_budget = 512;   // model evaluations per alert explanation; 0: none
   uint64_t seed = 2024;
 };
 
@@ -57,6 +66,7 @@ void print_usage(const char *program) {
       "  --deteriorating F    fraction of patients who deteriorate (default 0.15)\n"
       "  --window W           window mode with W steps (default: AUTO, exact for forward models)\n"
       "  --show-events N      alert events printed (default 12; all are counted)\n"
+      "  --explain-budget N   model evaluations per alert explanation (default 512; 0: no explanations)\n"
       "  --seed N             random seed (default 2024)\n",
       program, static_cast<double>(kHysteresis));
 }
@@ -93,6 +103,7 @@ bool parse_options(int argc, char **argv, Options &options) {
     else if (name == "--deteriorating") ok = number(text, 0, 1, value) && (options.deteriorating = value, true);
     else if (name == "--window") ok = whole(text, 1, 4096, value) && (options.window = static_cast<size_t>(value), true);
     else if (name == "--show-events") ok = whole(text, 0, 1e9, value) && (options.show_events = static_cast<size_t>(value), true);
+    else if (name == "--explain-budget") ok = whole(text, 0, 1e6, value) && (options.explain_budget = static_cast<size_t>(value), true);
     else if (name == "--seed") ok = whole(text, 0, 1.8e19, value) && (options.seed = static_cast<uint64_t>(value), true);
     else {
       std::fprintf(stderr, "monitor: unknown option %s (--help lists them)\n", name.c_str());
@@ -183,6 +194,8 @@ struct Counters {
   uint64_t flagged_by_monitor = 0;   // out-of-range samples discarded before pushing
   uint64_t unexpected = 0;           // any other outcome: a library or monitor bug
   uint64_t alerts_raised = 0, alerts_raised_on_deteriorating = 0, alerts_cleared = 0;
+  uint64_t explanations = 0;             // alerts explained
+  uint64_t explain_ns = 0, explain_max_ns = 0;
 
   void add(const Counters &o) {
     pushes += o.pushes;
@@ -193,6 +206,9 @@ struct Counters {
     alerts_raised += o.alerts_raised;
     alerts_raised_on_deteriorating += o.alerts_raised_on_deteriorating;
     alerts_cleared += o.alerts_cleared;
+    explanations += o.explanations;
+    explain_ns += o.explain_ns;
+    explain_max_ns = std::max(explain_max_ns, o.explain_max_ns);
   }
 };
 
@@ -233,6 +249,42 @@ int format_vitals(char *buffer, size_t size, const ward::Sample &s) {
                        static_cast<double>(s[ward::kTemperature]), static_cast<double>(s[ward::kGCS]));
 }
 
+// The steps a bed's explanation covers: the last kExplainSteps (fewer early in the stay, or
+// in a shorter window), split into kExplainWindows windows of equal length.
+struct ExplainWindows {
+  size_t windows = 0, window_steps = 0;  // windows == 0: nothing to explain yet
+};
+ExplainWindows explain_windows(uint64_t consumed, size_t kept) {
+  size_t steps = static_cast<size_t>(std::min<uint64_t>(consumed, kept));
+  ExplainWindows w;
+  if (steps == 0) return w;
+  w.windows = steps >= kExplainWindows ? kExplainWindows : 1;
+  w.window_steps = steps / w.windows;
+  return w;
+}
+
+// " drivers: HR last 6s +0.081, RR 6-12s ago +0.040, ..." : the players that raised the
+// risk most (largest Shapley values), player p being vital p % 8 in window p / 8 (earliest
+// window first), with one sample per second.
+int format_drivers(char *buffer, size_t size, const medinfer::Explanation &e, const ExplainWindows &w) {
+  std::vector<size_t> order(e.players);
+  for (size_t p = 0; p < e.players; ++p) order[p] = p;
+  size_t shown = std::min(kDriversShown, e.players);
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(shown), order.end(),
+                    [&e](size_t a, size_t b) { return e.value(a) > e.value(b); });
+  int n = std::snprintf(buffer, size, "  drivers:");
+  for (size_t i = 0; i < shown && n > 0 && static_cast<size_t>(n) < size; ++i) {
+    size_t p = order[i], window = p / ward::kVitalCount;
+    size_t ago = (w.windows - 1 - window) * w.window_steps;  // seconds from the window's end to now
+    char when[32];
+    if (ago == 0) std::snprintf(when, sizeof when, "last %zus", w.window_steps);
+    else std::snprintf(when, sizeof when, "%zu-%zus ago", ago, ago + w.window_steps);
+    n += std::snprintf(buffer + n, size - static_cast<size_t>(n), "%s %s %s %+.3f", i ? "," : "",
+                       ward::kVitalNames[p % ward::kVitalCount], when, e.value(p));
+  }
+  return n;
+}
+
 struct WorkerResult {
   Counters counters;
   ward::LatencyHistogram latency;  // successful pushes only
@@ -240,6 +292,7 @@ struct WorkerResult {
 
 struct RunContext {
   const Options &options;
+  size_t explain_steps;  // steps each stream keeps for explanations (0: none)
   const ModelLayout &layout;
   Printers &printers;
   std::atomic<long> &mid_run_rss_kib;
@@ -252,7 +305,11 @@ struct RunContext {
 void run_beds(Bed *beds, size_t bed_count, bool reports_mid_run, const RunContext &run, WorkerResult &result) {
   Counters &c = result.counters;
   std::vector<float> output(std::max<size_t>(1, run.layout.outputs_per_step));
-  char line[512];
+  medinfer::Explanation explanation;  // its buffer is reused for every alert
+  medinfer_shapley_options explain_options = medinfer::default_shapley_options();
+  explain_options.method = MEDINFER_SHAPLEY_PERMUTATION;
+  explain_options.budget = run.options.explain_budget;
+  char line[1024];
   for (uint64_t step = 0; step < run.options.steps; ++step) {
     if (reports_mid_run && step == run.options.steps / 2) run.mid_run_rss_kib.store(rss_kib());
     for (size_t b = 0; b < bed_count; ++b) {
@@ -311,10 +368,37 @@ void run_beds(Bed *beds, size_t bed_count, bool reports_mid_run, const RunContex
         bed.alerting = true;
         ++c.alerts_raised;
         if (bed.patient.deteriorates()) ++c.alerts_raised_on_deteriorating;
+        // Why? Explain the risk over the bed's recent samples (outside the push latency).
+        ExplainWindows windows = explain_windows(bed.consumed, run.explain_steps);
+        bool explained = false;
+        if (windows.windows > 0 && run.options.explain_budget > 0) {
+          explain_options.time_windows = windows.windows;
+          explain_options.window_steps = windows.window_steps;
+          explain_options.budget = std::max(run.options.explain_budget, 2 * windows.windows * ward::kVitalCount);
+          explain_options.seed = run.options.seed ^ (bed.id * 1000003u + step);
+          Clock::time_point explain_start = Clock::now();
+          medinfer::Status why = bed.stream.explain(ward::kNormalVitals.data(), ward::kNormalVitals.size(),
+                                                    explain_options, explanation);
+          uint64_t ns = static_cast<uint64_t>(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - explain_start).count());
+          if (why.ok() && explanation.players == windows.windows * ward::kVitalCount && explanation.outputs >= 1) {
+            explained = true;
+            ++c.explanations;
+            c.explain_ns += ns;
+            c.explain_max_ns = std::max(c.explain_max_ns, ns);
+          } else {
+            ++c.unexpected;
+            int n = format_prefix(line, sizeof line, step, bed.id);
+            std::snprintf(line + n, sizeof line - n, "UNEXPECTED explanation %s: %s (%zu players)\n", why.name(),
+                          why.message().c_str(), explanation.players);
+            run.printers.problems.print(line);
+          }
+        }
         if (run.printers.alerts.wants_more()) {
           int n = format_prefix(line, sizeof line, step, bed.id);
           n += std::snprintf(line + n, sizeof line - n, "ALERT  risk %.3f  ", static_cast<double>(risk));
           n += format_vitals(line + n, sizeof line - n, sample);
+          if (explained) n += format_drivers(line + n, sizeof line - n, explanation, windows);
           std::snprintf(line + n, sizeof line - n, "\n");
           run.printers.alerts.print(line);
         }
@@ -367,6 +451,11 @@ int run_ward(const Options &options) {
     stream_options.mode = MEDINFER_STREAM_WINDOW;
     stream_options.window = options.window;
   }
+  // Keep the last 12 samples (and the state before each) for alert explanations; a window
+  // shorter than that explains the whole window.
+  size_t explain_steps = 0;
+  if (options.explain_budget > 0) explain_steps = options.window > 0 ? std::min(kExplainSteps, options.window) : kExplainSteps;
+  stream_options.explain_steps = explain_steps;
 
   std::printf("MedInfer %s: %s, vital signs '%s' [batch, time, 8]", medinfer_version(), options.model.c_str(),
               layout.sequence_input.c_str());
@@ -399,7 +488,7 @@ int run_ward(const Options &options) {
 
   Printers printers{EventPrinter(options.show_events), EventPrinter(4), EventPrinter(10)};
   std::atomic<long> mid_run_rss_kib{0};
-  RunContext context{options, layout, printers, mid_run_rss_kib};
+  RunContext context{options, explain_steps, layout, printers, mid_run_rss_kib};
   std::vector<WorkerResult> results(threads);
   std::vector<std::thread> workers;
   Clock::time_point start = Clock::now();
@@ -437,6 +526,14 @@ int run_ward(const Options &options) {
               rejected, total.rejected_by_library, total.flagged_by_monitor);
   std::printf("  alerts              %" PRIu64 " raised (%" PRIu64 " on deteriorating beds), %" PRIu64 " cleared\n",
               total.alerts_raised, total.alerts_raised_on_deteriorating, total.alerts_cleared);
+  if (options.explain_budget > 0)
+    std::printf("  explanations        %" PRIu64 " alerts explained (%zu vitals x %zu windows over the last %zu samples, "
+                "permutation budget %zu): mean %.2f ms, max %.2f ms\n",
+                total.explanations, ward::kVitalCount, kExplainWindows, explain_steps, options.explain_budget,
+                total.explanations ? static_cast<double>(total.explain_ns) / static_cast<double>(total.explanations) / 1e6 : 0.0,
+                static_cast<double>(total.explain_max_ns) / 1e6);
+  else
+    std::printf("  explanations        off (--explain-budget 0)\n");
   std::printf("  unexpected errors   %" PRIu64 "\n", total.unexpected);
   std::printf("  stream step counts  %s\n", mismatched_beds == 0 ? "match the accepted pushes on every bed"
                                                                  : (std::to_string(mismatched_beds) + " beds differ").c_str());

@@ -20,6 +20,10 @@ using Sample = std::array<float, kVitalCount>;
 
 constexpr const char *kVitalNames[kVitalCount] = {"HR", "SBP", "DBP", "MAP", "RR", "SpO2", "Temp", "GCS"};
 
+// A normal adult at rest: the reference an explanation compares a bed against ("what if
+// this channel had been normal?"). MAP = (SBP + 2 DBP) / 3.
+constexpr Sample kNormalVitals = {75, 120, 75, 90, 14, 98, 37.0f, 15};
+
 struct Range {
   float low, high;
 };
