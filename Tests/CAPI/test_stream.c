@@ -318,14 +318,15 @@ static void test_stream_options_and_create(void) {
     const char *what;
     medinfer_stream_options options;
   } bad[] = {
-      {"struct_size 0", {0, MEDINFER_STREAM_AUTO, 0, 48}},
-      {"struct_size 8", {8, MEDINFER_STREAM_AUTO, 0, 48}},
-      {"mode 2", {sizeof options, 2, 0, 48}},
-      {"mode -1", {sizeof options, -1, 0, 48}},
-      {"reserved 1", {sizeof options, MEDINFER_STREAM_AUTO, 1, 48}},
-      {"window 0", {sizeof options, MEDINFER_STREAM_WINDOW, 0, 0}},
-      {"window 4097", {sizeof options, MEDINFER_STREAM_WINDOW, 0, 4097}},
-      {"window SIZE_MAX", {sizeof options, MEDINFER_STREAM_WINDOW, 0, SIZE_MAX}},
+      {"struct_size 0", {0, MEDINFER_STREAM_AUTO, 0, 48, 0}},
+      {"struct_size 8", {8, MEDINFER_STREAM_AUTO, 0, 48, 0}},
+      {"mode 2", {sizeof options, 2, 0, 48, 0}},
+      {"mode -1", {sizeof options, -1, 0, 48, 0}},
+      {"reserved 1", {sizeof options, MEDINFER_STREAM_AUTO, 1, 48, 0}},
+      {"window 0", {sizeof options, MEDINFER_STREAM_WINDOW, 0, 0, 0}},
+      {"window 4097", {sizeof options, MEDINFER_STREAM_WINDOW, 0, 4097, 0}},
+      {"window SIZE_MAX", {sizeof options, MEDINFER_STREAM_WINDOW, 0, SIZE_MAX, 0}},
+      {"explain_steps 4097", {sizeof options, MEDINFER_STREAM_AUTO, 0, 48, 4097}},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     stream = (medinfer_stream *)&options;
@@ -334,7 +335,7 @@ static void test_stream_options_and_create(void) {
   }
   size_t windows[] = {1, 4096};
   for (size_t i = 0; i < 2; i++) {
-    medinfer_stream_options window = {sizeof window, MEDINFER_STREAM_WINDOW, 0, windows[i]};
+    medinfer_stream_options window = {sizeof window, MEDINFER_STREAM_WINDOW, 0, windows[i], 0};
     stream = NULL;
     CHECK_STATUS(medinfer_stream_create(lstm, &window, &stream), MEDINFER_OK, "window mode at a bound");
     medinfer_stream_free(stream);
