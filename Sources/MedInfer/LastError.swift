@@ -74,3 +74,14 @@ func required<T>(_ pointer: T?, _ name: String, in function: String) throws(MedI
     guard let pointer else { throw .invalidArgument("\(function): '\(name)' is NULL") }
     return pointer
 }
+
+/// Checks a size_t argument (Swift sees size_t as Int, so a huge value reads as negative)
+/// against its range, naming it and showing the value as the caller wrote it.
+func checkedSize(_ value: Int, _ name: String, _ range: ClosedRange<Int>, in function: String) throws(MedInferError) -> Int {
+    guard range.contains(value) else {
+        let shown = UInt(bitPattern: value)
+        let limit = range.upperBound == Int.max ? "at least \(range.lowerBound)" : "\(range.lowerBound)...\(range.upperBound)"
+        throw .invalidArgument("\(function): \(name) \(shown) is outside \(limit)")
+    }
+    return value
+}

@@ -155,17 +155,13 @@ public func medinfer_stream_create(_ model: OpaquePointer?, _ options: UnsafePoi
             if size >= MemoryLayout<medinfer_stream_options>.size { settings.explain_steps = options.pointee.explain_steps }
         }
         guard settings.reserved == 0 else { throw .invalidArgument("\(function): options.reserved must be 0") }
-        guard settings.window >= 1, settings.window <= SequenceStream.maxWindow else {
-            throw .invalidArgument("\(function): options.window \(settings.window) is outside 1...\(SequenceStream.maxWindow)")
-        }
+        _ = try checkedSize(settings.window, "options.window", 1 ... SequenceStream.maxWindow, in: function)
+        _ = try checkedSize(settings.explain_steps, "options.explain_steps", 0 ... SequenceStream.maxWindow, in: function)
         let mode: SequenceStream.Mode
         switch settings.mode {
         case MEDINFER_STREAM_AUTO: mode = .automatic(window: settings.window)
         case MEDINFER_STREAM_WINDOW: mode = .window(settings.window)
         default: throw .invalidArgument("\(function): options.mode \(settings.mode) is not MEDINFER_STREAM_AUTO or MEDINFER_STREAM_WINDOW")
-        }
-        guard settings.explain_steps <= SequenceStream.maxWindow else {
-            throw .invalidArgument("\(function): options.explain_steps \(settings.explain_steps) is outside 0...\(SequenceStream.maxWindow)")
         }
         let stream = try SequenceStream(model: network, mode: mode, explainSteps: settings.explain_steps)
         outStream.pointee = OpaquePointer(Unmanaged.passRetained(StreamHandle(model: handle, stream: stream)).toOpaque())

@@ -38,16 +38,24 @@ private struct SequenceExplainSettings {
             throw .invalidArgument("\(function): options.struct_size \(o.struct_size) is smaller than sizeof(medinfer_shapley_options) (\(MemoryLayout<medinfer_shapley_options>.size); use medinfer_shapley_options_init)")
         }
         guard o.reserved == 0 else { throw .invalidArgument("\(function): options.reserved must be 0") }
-        method = o.method; budget = o.budget; seed = o.seed; windows = o.time_windows; windowSteps = o.window_steps
-        guard windows >= 1, windows <= 4096 else {
-            throw .invalidArgument("\(function): options.time_windows \(windows) is outside 1...4096")
-        }
-        guard windowSteps <= 1 << 20 else { throw .invalidArgument("\(function): options.window_steps \(windowSteps) is too large") }
+        method = o.method; seed = o.seed
+        budget = try checkedBudget(o.budget, in: function)
+        windows = try checkedSize(o.time_windows, "options.time_windows", 1 ... 4096, in: function)
+        windowSteps = try checkedSize(o.window_steps, "options.window_steps", 0 ... 1 << 20, in: function)
     }
 
     func resolved(players: Int, in function: String) throws(MedInferError) -> ShapleyMethod {
         try shapleyMethod(method, players: players, budget: budget, seed: seed, in: function)
     }
+}
+
+/// A budget of SIZE_MAX reads as a negative Int: refuse it by the limit it exceeds
+/// (smaller budgets beyond it are rounded down to whole permutations, then cost-checked).
+private func checkedBudget(_ budget: Int, in function: String) throws(MedInferError) -> Int {
+    guard budget >= 0 else {
+        throw .invalidArgument("\(function): options.budget \(UInt(bitPattern: budget)) is beyond the limit of \(ShapleyMethod.maxEvaluations) evaluations (MEDINFER_SHAPLEY_MAX_EVALUATIONS)")
+    }
+    return budget
 }
 
 private func shapleyMethod(_ code: Int32, players: Int, budget: Int, seed: UInt64, in function: String) throws(MedInferError) -> ShapleyMethod {
@@ -160,21 +168,16 @@ public func medinfer_stream_explain(_ model: OpaquePointer?, _ stream: OpaquePoi
         let settings = try SequenceExplainSettings(options, in: function)
         guard count >= 0, count <= 1 << 20 else { throw .invalidArgument("\(function): 'count' is not a valid length") }
         let reference = try required(reference, "reference", in: function)
-        let s = handle.stream
-        let kept = s.explainableSteps
-        let span = settings.windowSteps > 0 ? settings.windowSteps * settings.windows : kept
-        let players = s.features * settings.windows
-        let method = try settings.resolved(players: players, in: function)
-        _ = try method.checkedCost(players: players, rows: 1)
-        guard s.explainSteps > 0 else {
-            throw .invalidArgument("\(function): this stream keeps no history to explain: create it with options.explain_steps > 0")
-        }
-        guard kept >= 1, span <= kept, settings.windows <= span else {
-            throw .invalidArgument("\(function): \(settings.windows) windows of \(settings.windowSteps == 0 ? "?" : "\(settings.windowSteps)") steps do not fit the \(kept) steps this stream can explain now (explain_steps \(s.explainSteps), \(s.steps) consumed)")
-        }
-        let out = try checkResultBuffer(players: players, outputs: s.outputCount, values, length, outPlayers, outOutputs, in: function)
-        try s.explain(reference: UnsafeBufferPointer(start: reference, count: count), windowCount: settings.windows,
-                      windowSteps: settings.windowSteps, method: method).write(to: out)
+        let stream = handle.stream
+        let players: SequencePlayers
+        do throws(MedInferError) {
+            players = try stream.explanationPlayers(windowCount: settings.windows, windowSteps: settings.windowSteps)
+        } catch { throw error.prefixed(function) }
+        let method = try settings.resolved(players: players.count, in: function)
+        _ = try method.checkedCost(players: players.count, rows: 1)
+        let out = try checkResultBuffer(players: players.count, outputs: stream.outputCount, values, length, outPlayers, outOutputs, in: function)
+        try stream.explain(reference: UnsafeBufferPointer(start: reference, count: count), players: players,
+                           method: method).write(to: out)
     }
 }
 
@@ -198,13 +201,12 @@ public func medinfer_explain_image(_ session: OpaquePointer?, _ image: UnsafePoi
         }
         let segments: ImageSegments
         if let labels = o.segments {
-            guard o.segment_count >= 1, o.segment_count <= ImageSegments.maxSegments else {
-                throw .invalidArgument("\(function): options.segment_count \(o.segment_count) is outside 1...\(ImageSegments.maxSegments)")
-            }
+            let count = try checkedSize(o.segment_count, "options.segment_count", 1 ... ImageSegments.maxSegments, in: function)
             segments = try ImageSegments.given(UnsafeBufferPointer(start: labels, count: image.width * image.height),
-                                               count: o.segment_count, width: image.width, height: image.height)
+                                               count: count, width: image.width, height: image.height)
         } else {
-            segments = try ImageSegments.grid(rows: o.grid_rows, cols: o.grid_cols, width: image.width, height: image.height)
+            segments = try ImageSegments.grid(rows: checkedSize(o.grid_rows, "options.grid_rows", 1 ... 1 << 16, in: function),
+                                              cols: checkedSize(o.grid_cols, "options.grid_cols", 1 ... 1 << 16, in: function), width: image.width, height: image.height)
         }
         let shape = image.shape
         let (modelHeight, modelWidth) = image.input.layout == .nhwc ? (shape[1], shape[2]) : (shape[2], shape[3])
@@ -212,11 +214,12 @@ public func medinfer_explain_image(_ session: OpaquePointer?, _ image: UnsafePoi
         switch o.masker {
         case MEDINFER_MASK_MEAN: masker = .mean
         case MEDINFER_MASK_BLUR:
-            guard o.blur_radius <= 1 << 16 else { throw .invalidArgument("\(function): options.blur_radius \(o.blur_radius) is too large") }
-            masker = .blur(radius: o.blur_radius > 0 ? o.blur_radius : max(1, max(modelHeight, modelWidth) / 16))
+            let radius = try checkedSize(o.blur_radius, "options.blur_radius", 0 ... 1 << 16, in: function)
+            masker = .blur(radius: radius > 0 ? radius : max(1, max(modelHeight, modelWidth) / 16))
         default: throw .invalidArgument("\(function): options.masker \(o.masker) is not MEDINFER_MASK_MEAN or MEDINFER_MASK_BLUR")
         }
-        let method = try shapleyMethod(o.method, players: segments.count, budget: o.budget, seed: o.seed, in: function)
+        let method = try shapleyMethod(o.method, players: segments.count, budget: checkedBudget(o.budget, in: function),
+                                       seed: o.seed, in: function)
         _ = try method.checkedCost(players: segments.count, rows: 1)
         let outputs = try handle.session.outputShapes(inputShapes: [shape])[0].reduce(1, *)
         let out = try checkResultBuffer(players: segments.count, outputs: outputs, segmentValues, segmentLength,

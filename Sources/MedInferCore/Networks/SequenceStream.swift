@@ -37,11 +37,11 @@ public final class SequenceStream: @unchecked Sendable {
     private var recent: [Float] = []
     /// Steps an explanation may look back over (0: none kept).
     public let explainSteps: Int
-    /// Exact mode with explanations: the last `explainSteps` samples and the state before
-    /// each, in rings indexed by step % explainSteps.
+    /// Exact mode with explanations: the last `explainSteps` samples (ring indexed by
+    /// step % explainSteps) and the state after each of the last explainSteps + 1 steps
+    /// (indexed by step % (explainSteps + 1)), so the state before any kept sample is there.
     private var historySamples: FloatBuffer?
     private var historyStates: FloatBuffer?
-    private var stateBeforeStep: FloatBuffer?
 
     public static let maxWindow = 4096
 
@@ -99,8 +99,7 @@ public final class SequenceStream: @unchecked Sendable {
         for i in model.staticInputs { staticRows[i] = storage + offset; offset += shapes[i][1] }
         if window == nil && explainSteps > 0 {
             historySamples = FloatBuffer(count: explainSteps * features)
-            historyStates = FloatBuffer(count: explainSteps * stateFloats)
-            stateBeforeStep = FloatBuffer(count: stateFloats)
+            historyStates = FloatBuffer(count: (explainSteps + 1) * stateFloats)
         }
     }
 
@@ -156,12 +155,10 @@ public final class SequenceStream: @unchecked Sendable {
             recent.append(contentsOf: sample)
             let n = recent.count / features
             try runWindow(steps: n, output: output)
-        } else if let historySamples, let historyStates, let before = stateBeforeStep {
-            before.pointer.update(from: storage, count: stateFloats)
+        } else if let historySamples, let historyStates {
             try runStep(sample.baseAddress!, output: output)
-            let slot = Int(steps % UInt64(explainSteps))
-            (historySamples.pointer + slot * features).update(from: sample.baseAddress!, count: features)
-            (historyStates.pointer + slot * stateFloats).update(from: before.pointer, count: stateFloats)
+            (historySamples.pointer + Int(steps % UInt64(explainSteps)) * features).update(from: sample.baseAddress!, count: features)
+            (historyStates.pointer + Int(steps % UInt64(explainSteps + 1)) * stateFloats).update(from: storage, count: stateFloats)
         } else {
             try runStep(sample.baseAddress!, output: output)
         }
@@ -218,11 +215,14 @@ public final class SequenceStream: @unchecked Sendable {
             let slot = Int((first + i) % UInt64(explainSteps))
             samples.append(contentsOf: UnsafeBufferPointer(start: historySamples.pointer + slot * features, count: features))
         }
-        let slot = Int(first % UInt64(explainSteps))
+        // The state before step `first` is the one after step first - 1 (zero at step 0).
+        let before: UnsafePointer<Float>? = first == 0
+            ? nil : UnsafePointer(historyStates.pointer + Int((first - 1) % UInt64(explainSteps + 1)) * stateFloats)
         var state: [[Float]] = []
         var offset = 0
         for size in stateSizes {
-            state.append(Array(UnsafeBufferPointer(start: historyStates.pointer + slot * stateFloats + offset, count: size)))
+            state.append(before.map { Array(UnsafeBufferPointer(start: $0 + offset, count: size)) }
+                         ?? [Float](repeating: 0, count: size))
             offset += size
         }
         return (samples, state)

@@ -11,7 +11,7 @@ public struct ImageSegments: Sendable {
     /// `rows x cols` cells; pixel (y, x) is in cell (y * rows / height, x * cols / width).
     public static func grid(rows: Int, cols: Int, width: Int, height: Int) throws(MedInferError) -> ImageSegments {
         guard rows >= 1, cols >= 1, rows <= height, cols <= width else {
-            throw .invalidArgument("a \(rows) x \(cols) segment grid does not fit a \(width) x \(height) image (each cell needs a pixel)")
+            throw .invalidArgument("a segment grid of \(rows) rows x \(cols) columns does not fit an image of \(height) rows x \(width) columns (each cell needs a pixel)")
         }
         var labels = [Int32](repeating: 0, count: width * height)
         for y in 0 ..< height {

@@ -211,7 +211,8 @@ public final class SequenceGame: CoalitionGame {
         var parentOf = [Int](repeating: 0, count: rows)
         var states: [FloatBuffer] = startState ?? []
         var outputs = FloatBuffer(count: 0)
-        var key = [UInt8](repeating: 0, count: m + 1)
+        // A row's key: its members that matter to the stage, then its background row.
+        var key = [UInt8](repeating: 0, count: m + 4)
         for (stage, end) in boundaries.enumerated() {
             let last = stage == boundaries.count - 1
             let staticsMatter = last || !staticsIndependent
@@ -227,8 +228,7 @@ public final class SequenceGame: CoalitionGame {
                 for (w, window) in players.windows.enumerated() where window.lowerBound >= end {
                     for c in 0 ..< features { key[players.staticPlayers + w * features + c] = 0 }
                 }
-                key[m] = UInt8(truncatingIfNeeded: b)
-                if backgroundRows > 255 { key.append(contentsOf: withUnsafeBytes(of: b) { Array($0) }) }
+                for byte in 0 ..< 4 { key[m + byte] = UInt8(truncatingIfNeeded: b >> (8 * byte)) }
                 if let d = distinct[key] {
                     indexOf[r] = d
                 } else {
@@ -237,7 +237,6 @@ public final class SequenceGame: CoalitionGame {
                     representative.append(r)
                     parentOfDistinct.append(parentOf[r])
                 }
-                if backgroundRows > 255 { key.removeLast(MemoryLayout<Int>.size) }
             }
             let total = representative.count
             let newStates = (startState ?? []).map { FloatBuffer(count: $0.count * total) }
@@ -291,17 +290,15 @@ public final class SequenceGame: CoalitionGame {
                 for c in 0 ..< features { out[c] = member[first + c] != 0 ? own[c] : reference[c] }
             }
         }
-        var staticPlayer: [Int: Int] = [:]
-        var next = 0
-        for (input, width) in players.statics { staticPlayer[input] = next; next += width }
         var staticBatches: [Int: FloatBuffer] = [:]
         for index in model.staticInputs {
             let row = staticRows[index]!, width = row.count, reference = backgroundStatics[index]!
+            let firstPlayer = players.firstPlayer(ofStatic: index)
             let rowsOut = FloatBuffer(count: count * width)
             for (i, r) in rows.enumerated() {
                 let member = members + (r / backgroundRows) * m, b = r % backgroundRows
                 for j in 0 ..< width {
-                    let present = staticPlayer[index].map { member[$0 + j] != 0 } ?? true
+                    let present = firstPlayer.map { member[$0 + j] != 0 } ?? true
                     rowsOut[i * width + j] = present ? row[j] : reference[b * width + j]
                 }
             }

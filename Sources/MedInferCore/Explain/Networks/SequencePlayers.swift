@@ -46,6 +46,16 @@ public struct SequencePlayers: Sendable {
         self.windows = windows
     }
 
+    /// The player of column 0 of static input `input`, or nil when it is not explained.
+    func firstPlayer(ofStatic input: Int) -> Int? {
+        var next = 0
+        for (index, width) in statics {
+            if index == input { return next }
+            next += width
+        }
+        return nil
+    }
+
     /// Player of channel `c` at step `t`, or nil when the step is before every window.
     @inline(__always)
     func player(step t: Int, channel c: Int) -> Int? {
