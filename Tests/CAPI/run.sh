@@ -12,7 +12,7 @@
 #                                built with ThreadSanitizer, in $MEDINFER_TSAN_LIB_DIR (`make tsan`)
 #   Tests/CAPI/run.sh valgrind   test_capi under valgrind memcheck (--leak-check=full; the Swift
 #                                runtime's metadata caches are suppressed in valgrind.supp),
-#                                release library; takes about 4 minutes
+#                                release library; takes about 7 minutes (test_explain: 2.5)
 #
 # Programs: test_capi (every bad input through the C API, the malformed fixtures, file vs
 # memory loads), test_network (ONNX: parity fixtures, malformed and truncated files, every

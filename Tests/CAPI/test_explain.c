@@ -129,6 +129,11 @@ static void check_refusal(int status, int want, const char *what, const char *wo
 }
 #define REFUSED(call, want, what, words) check_refusal((call), (want), (what), (words), __FILE__, __LINE__)
 
+/* A size given as SIZE_MAX is reported as such, not as -1 (a size_t read as signed). */
+#define CHECK_NOT_NEGATIVE(what)                                                              \
+  CHECK(strstr(medinfer_last_error(), " -1 ") == NULL && strstr(medinfer_last_error(), " -9") == NULL, \
+        "%s: the message shows a size_t as a negative number", what)
+
 static int untouched(const double *buffer, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (buffer[i] != CANARY) return 0;
@@ -432,45 +437,50 @@ static void test_sequence_exact(void) {
   CHECK_STATUS(medinfer_session_create(two, &ts), MEDINFER_OK, "two-branch session");
   if (!ls || !ts) goto done;
 
-  const size_t L = 12;
+  /* 12 steps, windows of 4 (quick: 6 steps, windows of 2) */
+  const size_t L = g_quick ? 6 : 12, W = L / 3;
   float *x = make_sequence(7, L);
   float reference[FEATURES];
   typical_sample(reference);
-  float *bg_full = make_sequence(8, L);     /* one reference sequence */
-  float *bg3 = make_sequence(9, 3 * L);     /* three rows of L steps: 3 sequences back to back */
+  float *bg_full = make_sequence(8, L); /* one reference sequence */
+  float *bg3 = make_sequence(9, 3 * L); /* three rows of L steps: 3 sequences back to back */
   medinfer_shapley_options options;
   medinfer_shapley_options_init(&options);
+  char what[128];
 
   /* icu_lstm, one background row of one step; AUTO = EXACT for 8 players */
   problem p = {lstm, ls, NULL, x, L, NULL, reference, 1, 1, NULL};
   check_exact("icu_lstm, 1 reference sample, AUTO", &p, NULL, 1, 0, 1);
   options.method = MEDINFER_SHAPLEY_EXACT;
-  check_exact("icu_lstm, 1 reference sample, EXACT", &p, &options, 1, 0, 1);
+  if (!g_quick) check_exact("icu_lstm, 1 reference sample, EXACT", &p, &options, 1, 0, 1);
   /* a full-length reference sequence: masked steps take its value at the same step */
   problem full = {lstm, ls, NULL, x, L, NULL, bg_full, L, 1, NULL};
-  check_exact("icu_lstm, 1 background sequence of 12 steps", &full, &options, 1, 0, 1);
+  snprintf(what, sizeof what, "icu_lstm, 1 background sequence of %zu steps", L);
+  check_exact(what, &full, &options, 1, 0, 1);
   /* three background rows: the mean over them */
   problem three = {lstm, ls, NULL, x, L, NULL, bg3, L, 3, NULL};
   check_exact("icu_lstm, 3 background sequences", &three, &options, 1, 0, 1);
-  /* only the last 4 steps explained: steps 0..7 are never masked */
-  options.window_steps = 4;
-  check_exact("icu_lstm, 1 window of the last 4 steps", &p, &options, 1, 4, 1);
-  /* two windows of 4 steps: 16 players, 65536 coalitions (sampled in quick mode) */
+  /* only the last W steps explained: the earlier ones are never masked */
+  options.window_steps = W;
+  snprintf(what, sizeof what, "icu_lstm, 1 window of the last %zu steps", W);
+  check_exact(what, &p, &options, 1, W, 1);
+  /* two windows of W steps: 16 players, 65536 coalitions (sampled in quick mode) */
   options.time_windows = 2;
   if (g_quick) {
     options.method = MEDINFER_SHAPLEY_PERMUTATION;
-    options.budget = 64;
+    options.budget = 32;
   }
-  check_exact("icu_lstm, time_windows 2 x window_steps 4", &p, &options, 2, 4, !g_quick);
+  snprintf(what, sizeof what, "icu_lstm, time_windows 2 x window_steps %zu%s", W, g_quick ? ", sampled" : "");
+  check_exact(what, &p, &options, 2, W, !g_quick);
   options.method = MEDINFER_SHAPLEY_EXACT;
   options.time_windows = 1;
   options.window_steps = 0;
 
-  /* The base value of two windows of 4 steps: steps 0..3 are the sequence's own, 4..11
-   * the reference's (the same for any method: sampled, it is cheap). */
+  /* The base value of two windows of W steps: steps 0..L-2W-1 are the sequence's own, the
+   * rest the reference's (the same for any method: sampled, it is cheap). */
   {
     options.time_windows = 2;
-    options.window_steps = 4;
+    options.window_steps = W;
     options.method = MEDINFER_SHAPLEY_PERMUTATION;
     options.budget = 32;
     double *values = NULL;
@@ -478,14 +488,14 @@ static void test_sequence_exact(void) {
     if (explain(&p, &options, &values, &players, &K) == MEDINFER_OK && players == 16 && K == 1) {
       float *masked = malloc(L * FEATURES * sizeof(float));
       memcpy(masked, x, L * FEATURES * sizeof(float));
-      for (size_t t = 4; t < L; t++) memcpy(masked + t * FEATURES, reference, sizeof reference);
+      for (size_t t = L - 2 * W; t < L; t++) memcpy(masked + t * FEATURES, reference, sizeof reference);
       float base = 0;
       run_rows(ls, NULL, masked, 1, L, NULL, &base, 1);
-      CHECK(fabs(values[players] - base) <= TOLERANCE, "2 windows of 4: base %.9g, output with steps 4..11 masked %.9g",
-            values[players], (double)base);
+      CHECK(fabs(values[players] - base) <= TOLERANCE, "2 windows of %zu: base %.9g, output with steps %zu.. masked %.9g",
+            W, values[players], (double)base, L - 2 * W);
       free(masked);
     } else {
-      CHECK(0, "2 windows of 4 steps: explain failed (%zu players)", players);
+      CHECK(0, "2 windows of %zu steps: explain failed (%zu players)", W, players);
     }
     free(values);
     options.time_windows = 1;
@@ -493,22 +503,22 @@ static void test_sequence_exact(void) {
     options.method = MEDINFER_SHAPLEY_EXACT;
   }
 
-  /* window_steps 0 splits evenly, the earliest window taking the remainder: on 11 steps,
-   * windows 0..5 and 6..10. A sequence equal to the reference on steps 6..10 makes every
-   * player of the latest window a dummy (value 0); a 5 + 6 split would not. */
+  /* window_steps 0 splits evenly, the earliest window taking the remainder: on n = L - 1
+   * steps (11: windows 0..5 and 6..10). A sequence equal to the reference over the latest
+   * window makes its players dummies (value 0); the other split (5 + 6) would not. */
   {
-    const size_t n = 11;
+    const size_t n = L - 1, latest_first = n - n / 2;
     float *y = make_sequence(10, n);
-    for (size_t t = 6; t < n; t++) memcpy(y + t * FEATURES, reference, sizeof reference);
+    for (size_t t = latest_first; t < n; t++) memcpy(y + t * FEATURES, reference, sizeof reference);
     problem q = {lstm, ls, NULL, y, n, NULL, reference, 1, 1, NULL};
     options.time_windows = 2;
     options.method = MEDINFER_SHAPLEY_PERMUTATION; /* a dummy's sampled value is 0 too */
-    options.budget = 160;
+    options.budget = g_quick ? 32 : 160;
     double *values = NULL;
     size_t players = 0, K = 0;
     int status = explain(&q, &options, &values, &players, &K);
-    CHECK(status == MEDINFER_OK && players == 16, "11 steps in 2 windows: %s, %zu players", medinfer_status_name(status),
-          players);
+    CHECK(status == MEDINFER_OK && players == 16, "%zu steps in 2 windows: %s, %zu players", n,
+          medinfer_status_name(status), players);
     if (values && players == 16) {
       double latest = 0, earliest = 0;
       for (size_t c = 0; c < FEATURES; c++) {
@@ -516,12 +526,12 @@ static void test_sequence_exact(void) {
         earliest = fmax(earliest, fabs(values[c]));
       }
       CHECK(latest <= 1e-7 && earliest > 1e-4,
-            "11 steps, 2 windows: the latest window (steps 6..10, equal to the reference) should be dummies: "
+            "%zu steps, 2 windows: the latest window (steps %zu..%zu, equal to the reference) should be dummies: "
             "max |value| latest %.3g, earliest %.3g",
-            latest, earliest);
+            n, latest_first, n - 1, latest, earliest);
       float output = 0;
       output_of(&q, &output, 1);
-      CHECK(additivity_error(values, players, K, &output) <= TOLERANCE, "11 steps, 2 windows: additivity");
+      CHECK(additivity_error(values, players, K, &output) <= TOLERANCE, "%zu steps, 2 windows: additivity", n);
     }
     free(values);
     options.time_windows = 1;
@@ -532,28 +542,29 @@ static void test_sequence_exact(void) {
   /* a length below max_steps: the first lengths[0] steps are the sequence; the background
    * matches that length */
   {
-    int64_t length = 10;
+    int64_t length = (int64_t)L - 2;
     batches b;
-    problem q = {lstm, ls, NULL, x, L, NULL, bg_full, 10, 1, NULL};
+    problem q = {lstm, ls, NULL, x, L, NULL, bg_full, L - 2, 1, NULL};
     make_batches(&q, &b);
     b.sequence.lengths = &length;
     double values[9 * 1 + 1];
     fill_canary(values, 10);
     size_t players = 0, K = 0;
     CHECK_STATUS(medinfer_explain_sequence(ls, &b.sequence, &b.background, &options, values, 9, &players, &K),
-                 MEDINFER_OK, "lengths[0] = 10 of 12 steps");
+                 MEDINFER_OK, "lengths[0] = max_steps - 2");
     float output = 0;
-    run_rows(ls, NULL, x, 1, 10, NULL, &output, 1);
+    run_rows(ls, NULL, x, 1, L - 2, NULL, &output, 1);
     CHECK(players == 8 && K == 1 && additivity_error(values, 8, 1, &output) <= TOLERANCE && values[9] == CANARY,
-          "lengths[0] = 10: additivity against the first 10 steps");
-    problem ten = {lstm, ls, NULL, x, 10, NULL, bg_full, 10, 1, NULL};
+          "lengths[0] = max_steps - 2: additivity against the first steps");
+    problem shorter = {lstm, ls, NULL, x, L - 2, NULL, bg_full, L - 2, 1, NULL};
     double *alone = NULL;
-    if (explain(&ten, &options, &alone, &players, &K) == MEDINFER_OK)
-      CHECK(max_diff(alone, values, 9) <= 1e-9, "lengths[0] = 10 differs from a 10-step sequence");
+    if (explain(&shorter, &options, &alone, &players, &K) == MEDINFER_OK)
+      CHECK(max_diff(alone, values, 9) <= 1e-9, "lengths[0] = max_steps - 2 differs from the shorter sequence");
     free(alone);
   }
 
-  /* icu_two_branch: 4 static players, then 8 channels */
+  /* icu_two_branch: 4 static players, then 8 channels (4096 coalitions: sampled in quick
+   * mode, without the brute force) */
   const char *name = static_input_name(two);
   CHECK(name != NULL, "icu_two_branch has no static input");
   if (name) {
@@ -561,18 +572,28 @@ static void test_sequence_exact(void) {
     make_static_row(21, row);
     make_static_row(22, bg_rows);
     make_static_row(23, bg_rows + STATIC_WIDTH);
+    medinfer_shapley_options sampled;
+    medinfer_shapley_options_init(&sampled);
+    sampled.method = MEDINFER_SHAPLEY_PERMUTATION;
+    sampled.budget = 24;
     problem t1 = {two, ts, name, x, L, row, reference, 1, 1, bg_rows};
-    check_exact("icu_two_branch, 1 reference sample + static row, AUTO", &t1, NULL, 1, 0, 1);
-    problem t2 = {two, ts, name, x, L, row, bg3, L, 2, bg_rows};
-    check_exact("icu_two_branch, 2 background rows", &t2, &options, 1, 0, 1);
+    if (g_quick) {
+      check_exact("icu_two_branch, 1 reference sample + static row, sampled", &t1, &sampled, 1, 0, 0);
+    } else {
+      check_exact("icu_two_branch, 1 reference sample + static row, AUTO", &t1, NULL, 1, 0, 1);
+      problem t2 = {two, ts, name, x, L, row, bg3, L, 2, bg_rows};
+      check_exact("icu_two_branch, 2 background rows", &t2, &options, 1, 0, 1);
+    }
     /* the static players are dummies when the background row is the patient's own */
     problem same = {two, ts, name, x, L, row, reference, 1, 1, row};
     double *values = NULL;
     size_t players = 0, K = 0;
-    if (explain(&same, &options, &values, &players, &K) == MEDINFER_OK && players == 12) {
+    if (explain(&same, g_quick ? &sampled : &options, &values, &players, &K) == MEDINFER_OK && players == 12) {
       double statics = 0;
       for (size_t j = 0; j < STATIC_WIDTH; j++) statics = fmax(statics, fabs(values[j]));
       CHECK(statics <= 1e-7, "static players with the patient's own row as background: max |value| %.3g", statics);
+    } else {
+      CHECK(0, "two-branch, own static row: explain failed (%zu players)", players);
     }
     free(values);
   }
@@ -596,7 +617,7 @@ static void test_sequence_permutation(void) {
   CHECK_STATUS(medinfer_session_create(lstm, &ls), MEDINFER_OK, "lstm session");
   CHECK_STATUS(medinfer_session_create(two, &ts), MEDINFER_OK, "two-branch session");
   if (!ls || !ts) goto done;
-  const size_t L = 12;
+  const size_t L = g_quick ? 8 : 12, budget = g_quick ? 48 : 200;
   float *x = make_sequence(31, L);
   float *bg = make_sequence(32, 2 * L);
   float reference[FEATURES];
@@ -608,7 +629,7 @@ static void test_sequence_permutation(void) {
   options.method = MEDINFER_SHAPLEY_PERMUTATION;
   options.time_windows = 2;
   options.window_steps = 4;
-  options.budget = 200;
+  options.budget = budget;
   problem p = {lstm, ls, NULL, x, L, NULL, bg, L, 2, NULL};
   output_of(&p, &output, 1);
   double *a = NULL, *b = NULL, *c = NULL;
@@ -626,7 +647,8 @@ static void test_sequence_permutation(void) {
     CHECK(ea <= TOLERANCE && ec <= TOLERANCE, "permutation additivity: %.3g, %.3g", ea, ec);
     CHECK(a[players] == c[players], "permutation: the base value depends on the seed: %.17g vs %.17g", a[players],
           c[players]);
-    printf("icu_lstm permutation (16 players, budget 200, 2 background rows): seed-determined, additivity %.2g\n", ea);
+    printf("icu_lstm permutation (16 players, budget %zu, 2 background rows): seed-determined, additivity %.2g\n",
+           budget, ea);
   }
   free(a);
   free(b);
@@ -640,7 +662,7 @@ static void test_sequence_permutation(void) {
   a = NULL;
 
   /* a large budget on 8 players lands near the exact values */
-  {
+  if (!g_quick) {
     problem one = {lstm, ls, NULL, x, L, NULL, reference, 1, 1, NULL};
     medinfer_shapley_options exact;
     medinfer_shapley_options_init(&exact);
@@ -674,7 +696,7 @@ static void test_sequence_permutation(void) {
     medinfer_shapley_options auto_options;
     medinfer_shapley_options_init(&auto_options);
     auto_options.time_windows = 2;
-    auto_options.budget = 300;
+    auto_options.budget = g_quick ? 48 : 300;
     CHECK_STATUS(explain(&t, &auto_options, &a, &players, &K), MEDINFER_OK, "AUTO with 20 players");
     CHECK(players == 20 && K == 1, "two-branch, 2 windows: %zu players (expected 20)", players);
     float out2 = 0;
@@ -722,6 +744,10 @@ static void test_sequence_arguments(void) {
   make_batches(&p, &good);
   medinfer_shapley_options options;
   medinfer_shapley_options_init(&options);
+  if (g_quick) { /* the calls that pass run cheaply: 24 evaluations, not 256 or 4096 */
+    options.method = MEDINFER_SHAPLEY_PERMUTATION;
+    options.budget = 24;
+  }
   double values[64];
   size_t players = 0, K = 0;
   fill_canary(values, 64);
@@ -862,8 +888,10 @@ static void test_sequence_arguments(void) {
       "window|step");
   o.time_windows = SIZE_MAX;
   o.window_steps = SIZE_MAX;
-  BAD(RUN(&good.sequence, &good.background, &o), MEDINFER_ERR_INVALID_ARGUMENT, "SIZE_MAX windows of SIZE_MAX steps",
-      NULL);
+  REFUSED(RUN(&good.sequence, &good.background, &o), MEDINFER_ERR_INVALID_ARGUMENT, "SIZE_MAX windows of SIZE_MAX steps",
+          NULL);
+  CHECK_NOT_NEGATIVE("SIZE_MAX windows");
+  CHECK(untouched(values, 64), "SIZE_MAX windows: written");
   /* EXACT beyond 20 players: 3 windows = 24 players */
   o = options;
   o.method = MEDINFER_SHAPLEY_EXACT;
@@ -907,6 +935,11 @@ static void test_sequence_arguments(void) {
       "1048576|1,048,576|evaluation");
   o.budget = SIZE_MAX;
   BAD(RUN(&good.sequence, &rows20, &o), MEDINFER_ERR_INVALID_ARGUMENT, "permutation budget SIZE_MAX x 20 rows", NULL);
+  /* the refusal names the limit it exceeds, not a budget "below 2 x players" */
+  REFUSED(RUN(&good.sequence, &good.background, &o), MEDINFER_ERR_INVALID_ARGUMENT, "permutation budget SIZE_MAX",
+          "1048576|1,048,576");
+  CHECK_NOT_NEGATIVE("budget SIZE_MAX");
+  CHECK(untouched(values, 64), "budget SIZE_MAX: written");
 
   /* the buffer: too small gives the counts and writes nothing */
   players = K = 0;
@@ -1047,7 +1080,7 @@ static void check_stream(const char *file, int32_t mode, size_t window, size_t w
   const char *name = static_input_name(model);
   float row[STATIC_WIDTH];
   make_static_row(71, row);
-  const size_t steps = 30, first = 20;
+  const size_t first = g_quick ? 10 : 20, steps = first + 10;
   float *x = make_sequence(72, steps);
   medinfer_stream *stream = new_stream(model, 8, mode, window, name ? row : NULL);
   medinfer_stream *twin = new_stream(model, 0, mode, window, name ? row : NULL);
@@ -1059,7 +1092,7 @@ static void check_stream(const char *file, int32_t mode, size_t window, size_t w
   }
   CHECK(memcmp(&latest, &twin_latest, sizeof latest) == 0, "%s: explain_steps changes the outputs: %.9g vs %.9g", file,
         latest, twin_latest);
-  /* the reference: each channel's mean over the 20 steps */
+  /* the reference: each channel's mean over the steps so far */
   float reference[FEATURES] = {0};
   for (size_t t = 0; t < first; t++)
     for (size_t c = 0; c < FEATURES; c++) reference[c] += x[t * FEATURES + c] / (float)first;
@@ -1361,6 +1394,10 @@ static void *explain_streams(void *arg) {
   medinfer_shapley_options options;
   medinfer_shapley_options_init(&options);
   options.window_steps = 4;
+  if (g_quick) { /* 16 evaluations instead of 256 */
+    options.method = MEDINFER_SHAPLEY_PERMUTATION;
+    options.budget = 16;
+  }
   medinfer_stream_options so;
   medinfer_stream_options_init(&so);
   so.explain_steps = 4;
@@ -1481,42 +1518,44 @@ static void test_image(void) {
   CHECK_STATUS(medinfer_classify_image(session, &image, probabilities, 8, &count), MEDINFER_OK, "classify_image");
   CHECK(count == 5, "classify_image: %zu values", count);
 
+  /* exact over a 2 x 2 grid (quick mode, where a CNN run takes seconds: 1 x 2) */
+  const size_t GR = g_quick ? 1 : 2, GC = 2, NSEG = GR * GC;
   medinfer_image_explain_options options;
   medinfer_image_explain_options_init(&options);
-  options.grid_rows = 2;
-  options.grid_cols = 2;
+  options.grid_rows = GR;
+  options.grid_cols = GC;
   options.method = MEDINFER_SHAPLEY_EXACT;
 
   /* the BUFFER_TOO_SMALL protocol: NULL buffers give the counts */
   size_t segments = 0, K = 0;
   REFUSED(medinfer_explain_image(session, &image, &options, NULL, 0, NULL, 0, &segments, &K),
           MEDINFER_ERR_BUFFER_TOO_SMALL, "image: NULL buffers", NULL);
-  CHECK(segments == 4 && K == 5, "image BUFFER_TOO_SMALL: %zu segments (expected 4), %zu outputs (expected 5)",
-        segments, K);
+  CHECK(segments == NSEG && K == 5, "image BUFFER_TOO_SMALL: %zu segments (expected %zu), %zu outputs (expected 5)",
+        segments, NSEG, K);
 
-  /* exact over a 2 x 2 grid, with the per-pixel map */
+  /* with the per-pixel map */
   double *values = NULL;
   float *map = NULL;
   CHECK_STATUS(image_explain(session, &image, &options, 1, &values, &map, &segments, &K), MEDINFER_OK,
-               "image EXACT 2 x 2");
+               "image EXACT over a grid");
   grid_values = values;
-  if (values && segments == 4 && K == 5) {
-    double add = additivity_error(values, 4, 5, probabilities);
-    CHECK(add <= TOLERANCE, "image 2 x 2 EXACT: additivity %.3g", add);
+  if (values && segments == NSEG && K == 5) {
+    double add = additivity_error(values, NSEG, 5, probabilities);
+    CHECK(add <= TOLERANCE, "image %zu x %zu EXACT: additivity %.3g", GR, GC, add);
     double spread = 0;
-    for (size_t i = 0; i < 4 * 5; i++) spread = fmax(spread, fabs(values[i]));
+    for (size_t i = 0; i < NSEG * 5; i++) spread = fmax(spread, fabs(values[i]));
     CHECK(spread > 1e-4, "image: every segment value ~0 (%.3g): a vacuous test", spread);
-    /* every pixel holds its segment's values: the quadrants, labelled row-major */
+    /* every pixel holds its segment's values: the grid's cells, labelled row-major */
     size_t wrong = 0;
     for (size_t y = 0; y < IMAGE_H; y++)
       for (size_t x = 0; x < IMAGE_W; x++) {
-        size_t s = (y * 2 / IMAGE_H) * 2 + x * 2 / IMAGE_W;
+        size_t s = (y * GR / IMAGE_H) * GC + x * GC / IMAGE_W;
         for (size_t k = 0; k < 5; k++) wrong += map[(y * IMAGE_W + x) * 5 + k] != (float)values[s * 5 + k];
       }
-    CHECK(wrong == 0, "pixel_values: %zu of %d values are not their quadrant's segment value", wrong,
+    CHECK(wrong == 0, "pixel_values: %zu of %d values are not their cell's segment value", wrong,
           IMAGE_W * IMAGE_H * 5);
-    printf("skin_cnn_300 image 40x30, grid 2x2 EXACT: additivity %.2g over 5 classes, pixel map = segment values\n",
-           add);
+    printf("skin_cnn_300 image 40x30, grid %zux%zu EXACT: additivity %.2g over 5 classes, pixel map = segment values\n",
+           GR, GC, add);
   }
   free(map);
   map = NULL;
@@ -1599,7 +1638,8 @@ static void test_image(void) {
     free(values);
   }
 
-  /* bad arguments */
+  /* bad arguments (against a 2 x 2 grid: 4 segments, 25 values) */
+  options.grid_rows = options.grid_cols = 2;
   double buffer[64];
   float pixbuf[IMAGE_W * IMAGE_H * 5 + 1];
   for (size_t i = 0; i < sizeof pixbuf / sizeof pixbuf[0]; i++) pixbuf[i] = (float)CANARY;
@@ -1656,7 +1696,15 @@ static void test_image(void) {
   o = options;
   o.grid_rows = SIZE_MAX;
   o.grid_cols = SIZE_MAX;
-  BAD(IMG(session, &image, &o), MEDINFER_ERR_INVALID_ARGUMENT, "grid SIZE_MAX x SIZE_MAX", NULL);
+  REFUSED(IMG(session, &image, &o), MEDINFER_ERR_INVALID_ARGUMENT, "grid SIZE_MAX x SIZE_MAX", "grid");
+  CHECK_NOT_NEGATIVE("grid SIZE_MAX x SIZE_MAX");
+  CHECK(untouched(buffer, 64), "grid SIZE_MAX: written");
+  o.method = MEDINFER_SHAPLEY_PERMUTATION;
+  o.grid_rows = o.grid_cols = 2;
+  o.budget = SIZE_MAX;
+  REFUSED(IMG(session, &image, &o), MEDINFER_ERR_INVALID_ARGUMENT, "image budget SIZE_MAX", "1048576|1,048,576");
+  CHECK_NOT_NEGATIVE("image budget SIZE_MAX");
+  CHECK(untouched(buffer, 64), "image budget SIZE_MAX: written");
   o = options;
   o.grid_rows = 5;
   o.grid_cols = 5; /* 25 players */
@@ -1734,9 +1782,11 @@ int main(int argc, char **argv) {
   /* 2 windows: 65536 coalitions per explanation; the bidirectional model reruns its
    * window for each, so it gets 1 window (256) */
   check_stream("icu_lstm.onnx", MEDINFER_STREAM_AUTO, 0, g_quick ? 1 : 2);
-  check_stream("icu_two_branch.onnx", MEDINFER_STREAM_AUTO, 0, g_quick ? 1 : 2);
-  check_stream("icu_bilstm.onnx", MEDINFER_STREAM_WINDOW, 16, 1);
-  check_stream("icu_bilstm.onnx", MEDINFER_STREAM_AUTO, 48, 1);
+  check_stream("icu_bilstm.onnx", MEDINFER_STREAM_WINDOW, g_quick ? 8 : 16, 1);
+  if (!g_quick) {
+    check_stream("icu_two_branch.onnx", MEDINFER_STREAM_AUTO, 0, 2);
+    check_stream("icu_bilstm.onnx", MEDINFER_STREAM_AUTO, 48, 1);
+  }
   test_stream_arguments();
   test_stream_threads();
   test_image();

@@ -1,8 +1,9 @@
 # The bedside-monitor example (examples/cpp-monitor) and the streaming benchmark, included
 # by the top-level Makefile. Targets:
 #   make monitor        .build/release/monitor (C++17, against the release library)
-#   make monitor-test   64 beds x 200 steps on each ICU model: exit status 0, the summary and
-#                       the latency histogram printed; and its refusals of unusable models
+#   make monitor-test   64 beds x 200 steps on each ICU model: exit status 0 (no unexpected
+#                       status, explanations of alerts included), the summary and the latency
+#                       histogram printed; and its refusals of unusable models
 #   make stream-bench   per-step latency of medinfer_stream_push, one thread
 #                       -> Benchmarks/results/stream.md
 
@@ -38,7 +39,7 @@ monitor-test: monitor
 	    echo "== monitor-test: $$model, 64 beds x 200 steps"; \
 	    status=0; $(MONITOR_BIN) --model $$model --beds 64 --steps 200 --bad-rate 0.01 --show-events 3 >$$log 2>&1 || status=$$?; \
 	    if [ $$status -ne 0 ]; then cat $$log; echo "-- FAILED: $$model: exit status $$status"; failed="$$failed $$model"; continue; fi; \
-	    missing=""; for want in 'rejected samples' 'alerts ' 'throughput' 'p50 ' 'p99.9 ' '< 1 us' 'mid-run'; do \
+	    missing=""; for want in 'rejected samples' 'alerts ' 'alerts explained' 'throughput' 'p50 ' 'p99.9 ' '< 1 us' 'mid-run'; do \
 	        grep -qF -- "$$want" $$log || missing="$$missing '$$want'"; \
 	    done; \
 	    if [ -n "$$missing" ]; then cat $$log; echo "-- FAILED: $$model: no$$missing in the output"; failed="$$failed $$model"; continue; fi; \
