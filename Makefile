@@ -16,7 +16,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.medinfer-deps
 
 .PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan tsan bench fuzz clean batch-test \
-        capi-fuzz capi-fuzz-replay
+        capi-fuzz capi-fuzz-replay fuzz-memory
 
 demo: lib $(LIB_DIR)/score $(LIB_DIR)/classify
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
@@ -104,6 +104,14 @@ fuzz: system-deps
 	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/onnx Tests/Fixtures/malformed-onnx
 	$(MAKE) --no-print-directory lambda-fuzz
 	$(MAKE) --no-print-directory capi-fuzz
+
+# Peak memory of every fuzzing input, each loaded (and then planned and run) in a forked
+# child: fails when loading any of them grows the process by more than 64 MiB beyond the
+# file's own size (run after make fuzz, over its corpora).
+fuzz-memory:
+	$(SWIFT) build -c release --product medinfer-fuzz-models
+	$(LIB_DIR)/medinfer-fuzz-models --peak-memory $(FUZZ_BUILD)/corpus/models $(FUZZ_BUILD)/corpus/onnx \
+	    Fuzz/Regressions/models Tests/Fixtures/malformed Tests/Fixtures/malformed-onnx
 
 # The C API under libFuzzer: the bytes choose a bundled model, a call and every argument
 # (Fuzz/CAPI/capi_fuzz.c), against the AddressSanitizer build of the library so that a

@@ -138,6 +138,13 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
 #else
 @main
 struct ReplayRegressions {
-    static func main() { replay(CommandLine.arguments.dropFirst()) }
+    static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "--peak-memory" {
+            measurePeakMemory(arguments.dropFirst(), capMiB: 64)
+        } else {
+            replay(arguments)
+        }
+    }
 }
 #endif

@@ -17,7 +17,7 @@ final class GraphPlanner {
     /// What all planners of one plan share.
     final class Shared {
         let model: NetworkModel
-        let builder = PlanBuilder()
+        let builder: PlanBuilder
         let mode: SequenceMode
         /// The engine-given lengths ([batch] floats) in `.lengths` mode.
         var lengthsInput: RuntimeTensor?
@@ -26,7 +26,10 @@ final class GraphPlanner {
         /// Subgraph nodes planned so far (unrolled loops), against `maxSubgraphNodes`.
         var subgraphNodes = 0
 
-        init(model: NetworkModel, mode: SequenceMode) { self.model = model; self.mode = mode }
+        init(model: NetworkModel, mode: SequenceMode) {
+            self.model = model; self.mode = mode
+            builder = PlanBuilder(modelBytes: model.bytes.count)
+        }
     }
 
     /// Nodes that unrolling loops may plan in one plan.

@@ -37,12 +37,33 @@ final class PlanBuilder {
     let kernelScratch = GemmWorkspace()
     /// Total floats of arena slots so far, checked against the cap.
     private var requested = 0
+    /// Bytes computed while planning (folded constants, constant copies, index and
+    /// resampling tables), checked against `computedBytesLimit`.
+    private var computedBytes = 0
+    /// What planning may compute: `baseComputedBytes` plus the model file's own size, so
+    /// that a small file cannot make planning allocate gigabytes (a chain of Expand or
+    /// Identity nodes would otherwise multiply one initializer), while a model's folds of
+    /// its own large weights still fit.
+    let computedBytesLimit: Int
+
+    init(modelBytes: Int) {
+        computedBytesLimit = Self.baseComputedBytes + max(0, modelBytes)
+    }
 
     /// Arena floats one plan may use (4 GiB).
     static let maxArenaFloats = 1 << 30
-    /// Elements of one value computed while planning (folded constants, index maps):
-    /// a small model file must not make planning allocate gigabytes.
+    /// Elements of one value computed while planning (folded constants, index maps).
     static let maxFoldedElements = 1 << 24
+    /// Planning's allowance beyond the model file's size (48 MiB; see `computedBytesLimit`).
+    static let baseComputedBytes = 48 << 20
+
+    /// Counts `bytes` that planning is about to compute against the limit.
+    func charge(_ bytes: Int, for label: @autoclosure () -> String) throws(MedInferError) {
+        computedBytes += max(0, bytes)
+        guard computedBytes <= computedBytesLimit else {
+            throw .outOfMemory("\(label()): planning would compute more than \(computedBytesLimit >> 20) MiB of constants and tables (the limit is 48 MiB plus the model file's size)")
+        }
+    }
 
     deinit { owned.forEach { $0.deallocate() } }
 
@@ -78,6 +99,7 @@ final class PlanBuilder {
         case .tensor(let t): return t
         case .constant(let c):
             let n = max(c.count, 1)
+            try charge(4 * n, for: "a constant of shape \(c.shape)")
             let storage = UnsafeMutablePointer<Float>.allocate(capacity: n)
             storage.initialize(repeating: 0, count: n)
             try c.withFloats { (p) throws(MedInferError) in storage.update(from: p, count: c.count) }
@@ -95,6 +117,7 @@ final class PlanBuilder {
             for out in outputs where out.count > Self.maxFoldedElements {
                 throw .outOfMemory("folding a constant of shape \(out.shape) (over \(Self.maxFoldedElements) elements)")
             }
+            for out in outputs { try charge(4 * out.count, for: "folding a constant of shape \(out.shape)") }
             let table = UnsafeMutablePointer<UnsafeMutablePointer<Float>>.allocate(capacity: max(kinds.count, 1))
             defer { table.deallocate() }
             var scratch: [UnsafeMutablePointer<Float>] = []

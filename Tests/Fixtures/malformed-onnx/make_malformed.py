@@ -225,6 +225,28 @@ def cases():
               "initializer W with external data at '../../../../../../etc/passwd' (must never be "
               "read)")
 
+    # --- resource caps: a few hundred bytes asking planning for hundreds of MB -----------
+    sizes = numpy_helper.from_array(np.array([1, 1, 2, 1 << 23], np.int64), "sizes")
+    resize = [helper.make_node("Resize", ["X", "", "", "sizes"], ["Y"], name="resize", mode="nearest")]
+    out.append(("resize_sizes_huge.onnx",
+                ser(tiny_model(nodes=resize, inits=[sizes],
+                               inputs=[helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 1, 2, 2])],
+                               outputs=[helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 1, 2, 1 << 23])])),
+                "Resize of a 2x2 image to 2 x 8,388,608: its resampling tables alone would take 100 MB "
+                "(planning's limit is 48 MiB plus the file's size)"))
+    shape = numpy_helper.from_array(np.array([1 << 22], np.int64), "shape")
+    fold = [helper.make_node("ConstantOfShape", ["shape"], ["k0"], name="fill",
+                             value=numpy_helper.from_array(np.ones(1, np.float32)))]
+    for i in range(1, 7):
+        fold.append(helper.make_node("Add", [f"k{i-1}", f"k{i-1}"], [f"k{i}"], name=f"double{i}"))
+    fold.append(helper.make_node("Add", ["X", "k6"], ["Y"], name="add"))
+    out.append(("fold_amplification.onnx",
+                ser(tiny_model(nodes=fold, inits=[shape],
+                               inputs=[helper.make_tensor_value_info("X", TensorProto.FLOAT, [1])],
+                               outputs=[helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1 << 22])])),
+                "ConstantOfShape of 4M floats doubled six times by constant Adds: folding would "
+                "compute over 100 MB of constants"))
+
     # --- graph structure -----------------------------------------------------------------
     cyc = [helper.make_node("Add", ["X", "b_out"], ["a_out"], name="A"),
            helper.make_node("Relu", ["a_out"], ["b_out"], name="B"),
@@ -383,8 +405,9 @@ def cases():
     return out
 
 
-#: Files onnxruntime (protobuf C++) loads anyway: it drops the varint bits past 64.
-ORT_ACCEPTS = {"varint_overflow_64.onnx"}
+#: Files onnxruntime loads anyway: protobuf C++ drops the varint bits past 64, and it
+#: allocates whatever a graph asks for (the resource-cap cases).
+ORT_ACCEPTS = {"varint_overflow_64.onnx", "resize_sizes_huge.onnx", "fold_amplification.onnx"}
 
 
 def check_onnxruntime(name, data):
@@ -434,7 +457,8 @@ def main():
         "crash, a hang or a huge allocation. onnxruntime refuses them too (checked by the",
         "generator, at session creation or, for `gather_index_out_of_range.onnx`, when run), except",
         "`varint_overflow_64.onnx`, which protobuf C++ loads by dropping the bits past 64: a strict",
-        "reader refuses it.",
+        "reader refuses it, and the two resource-cap files (`resize_sizes_huge.onnx`,",
+        "`fold_amplification.onnx`), which onnxruntime runs by allocating what they ask for.",
         "",
         "Regenerate with `python Tests/Fixtures/malformed-onnx/make_malformed.py` (numpy, onnx;",
         "onnxruntime for the check). It rewrites the files and this README; edit the script, not",

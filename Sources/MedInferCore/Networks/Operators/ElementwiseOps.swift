@@ -51,7 +51,7 @@ extension Operators {
         }
         // Integer arithmetic on shape values stays integer (Div truncates, as ONNX does).
         if let kx = x.constant, let ky = y.constant, !kx.isFloat, !ky.isFloat {
-            let strideX = try broadcastMap(kx.shape, outShape), strideY = try broadcastMap(ky.shape, outShape)
+            let strideX = try broadcastMap(kx.shape, outShape, charging: c.builder), strideY = try broadcastMap(ky.shape, outShape, charging: c.builder)
             let a = kx.intValues, b = ky.intValues
             var values: [Int64] = []
             for i in 0 ..< strideX.count {
@@ -78,9 +78,9 @@ extension Operators {
     }
 
     /// Flat index into a tensor of `shape` for every element of the broadcast `outShape`.
-    static func broadcastMap(_ shape: [Int], _ outShape: [Int]) throws(MedInferError) -> [Int] {
+    static func broadcastMap(_ shape: [Int], _ outShape: [Int], charging builder: PlanBuilder) throws(MedInferError) -> [Int] {
         let padded = [Int](repeating: 1, count: outShape.count - shape.count) + shape
-        return try indexMap(outShape: outShape, sourceStrides: rowMajorStrides(padded)) { a, i in padded[a] == 1 ? 0 : i }
+        return try indexMap(outShape: outShape, sourceStrides: rowMajorStrides(padded), charging: builder) { a, i in padded[a] == 1 ? 0 : i }
     }
 
     static func variadic(_ c: NodeContext, _ op: BinaryOperator) throws(MedInferError) -> [PlanValue] {
@@ -132,7 +132,7 @@ extension Operators {
         guard let outShape = BroadcastLayout.shape(kx.shape, ky.shape) else {
             throw .shapeMismatch("shapes \(kx.shape) and \(ky.shape) do not broadcast")
         }
-        let mx = try broadcastMap(kx.shape, outShape), my = try broadcastMap(ky.shape, outShape)
+        let mx = try broadcastMap(kx.shape, outShape, charging: c.builder), my = try broadcastMap(ky.shape, outShape, charging: c.builder)
         let a = kx.isFloat ? kx.floatValues.map(Double.init) : kx.intValues.map(Double.init)
         let b = ky.isFloat ? ky.floatValues.map(Double.init) : ky.intValues.map(Double.init)
         let values = (0 ..< mx.count).map { compare(a[mx[$0]], b[my[$0]]) ? Int64(1) : 0 }
@@ -151,7 +151,7 @@ extension Operators {
         guard let s1 = BroadcastLayout.shape(cond.shape, x.shape), let outShape = BroadcastLayout.shape(s1, y.shape) else {
             throw .shapeMismatch("shapes of Where do not broadcast")
         }
-        let mc = try broadcastMap(cond.shape, outShape), mx = try broadcastMap(x.shape, outShape), my = try broadcastMap(y.shape, outShape)
+        let mc = try broadcastMap(cond.shape, outShape, charging: c.builder), mx = try broadcastMap(x.shape, outShape, charging: c.builder), my = try broadcastMap(y.shape, outShape, charging: c.builder)
         let flags = cond.intValues
         if x.isFloat || y.isFloat {
             let a = x.floatValues, b = y.floatValues

@@ -129,7 +129,7 @@ extension Operators {
             rows = m * batchA.reduce(1, *)
             offsets = [(0, 0, 0)]
         } else {
-            let mapA = try broadcastMap(batchA, batch), mapB = try broadcastMap(batchB, batch)
+            let mapA = try broadcastMap(batchA, batch, charging: c.builder), mapB = try broadcastMap(batchB, batch, charging: c.builder)
             offsets = (0 ..< mapA.count).map { (mapA[$0] * m * k, mapB[$0] * k * n, $0 * m * n) }
         }
         // Fuse a following bias add (and activation) when B is one matrix.

@@ -75,6 +75,7 @@ extension Operators {
             shape[axis] = outShape[axis]
             let next = try c.newTensor(shape)
             tensors.append(next)
+            try c.builder.charge(12 * outShape[axis], for: "Resize to \(outShape)")
             let r = AxisResampling(inputLength: current.shape[axis], outputLength: outShape[axis], scale: axisScale[axis],
                                    mode: mode, coordinates: coordinates)
             passes.append(.init(outer: current.shape[..<axis].reduce(1, *), inputLength: current.shape[axis],

@@ -65,11 +65,13 @@ func advance(_ position: inout [Int], within shape: [Int]) {
 
 /// Flat source index for every element of `outShape`, given per-axis source indices.
 /// Refuses maps beyond `PlanBuilder.maxFoldedElements` (they are built while planning).
-func indexMap(outShape: [Int], sourceStrides: [Int], axisIndex: (Int, Int) -> Int) throws(MedInferError) -> [Int] {
+func indexMap(outShape: [Int], sourceStrides: [Int], charging builder: PlanBuilder,
+              axisIndex: (Int, Int) -> Int) throws(MedInferError) -> [Int] {
     let total = try PlanBuilder.elementCount(outShape, "re-indexing")
     guard total <= PlanBuilder.maxFoldedElements else {
         throw .outOfMemory("a gather/slice/expand of shape \(outShape) (over \(PlanBuilder.maxFoldedElements) elements) is too large to plan")
     }
+    try builder.charge(MemoryLayout<Int>.stride * total, for: "an index map of shape \(outShape)")
     var result = [Int](repeating: 0, count: total)
     guard total > 0 else { return result }
     var position = [Int](repeating: 0, count: outShape.count)
@@ -229,7 +231,7 @@ extension Operators {
         switch x {
         case .constant(let k):
             let strides = rowMajorStrides(k.shape)
-            let map = try indexMap(outShape: outShape, sourceStrides: perm.map { strides[$0] }) { _, i in i }
+            let map = try indexMap(outShape: outShape, sourceStrides: perm.map { strides[$0] }, charging: c.builder) { _, i in i }
             return [.constant(k.gathered(map, shape: outShape))]
         case .tensor(let t):
             let out = try c.newTensor(outShape)
@@ -299,7 +301,7 @@ extension Operators {
             var outShape = x.shape
             outShape[axis] = size
             let offset = start
-            let map = try indexMap(outShape: outShape, sourceStrides: strides) { a, i in a == axis ? i + offset : i }
+            let map = try indexMap(outShape: outShape, sourceStrides: strides, charging: c.builder) { a, i in a == axis ? i + offset : i }
             results.append(try gatherElements(c, x, map: map, outShape: outShape))
             start += size
         }
@@ -355,7 +357,7 @@ extension Operators {
         if outShape == x.shape && begin.allSatisfy({ $0 == 0 }) && step.allSatisfy({ $0 == 1 }) {
             return [x]
         }
-        let map = try indexMap(outShape: outShape, sourceStrides: rowMajorStrides(x.shape)) { a, i in begin[a] + i * step[a] }
+        let map = try indexMap(outShape: outShape, sourceStrides: rowMajorStrides(x.shape), charging: c.builder) { a, i in begin[a] + i * step[a] }
         return [try gatherElements(c, x, map: map, outShape: outShape)]
     }
 
@@ -379,6 +381,7 @@ extension Operators {
         let indexStrides = rowMajorStrides(indices.shape)
         let total = try PlanBuilder.elementCount(outShape, "Gather")
         guard total <= PlanBuilder.maxFoldedElements else { throw .outOfMemory("Gather output \(outShape) is too large to plan") }
+        try c.builder.charge(MemoryLayout<Int>.stride * total, for: "Gather output \(outShape)")
         var map = [Int](repeating: 0, count: total)
         var position = [Int](repeating: 0, count: outShape.count)
         for i in 0 ..< total {
@@ -403,7 +406,7 @@ extension Operators {
         }
         let padded = [Int](repeating: 1, count: outShape.count - x.shape.count) + x.shape
         let strides = rowMajorStrides(padded)
-        let map = try indexMap(outShape: outShape, sourceStrides: strides) { a, i in padded[a] == 1 ? 0 : i }
+        let map = try indexMap(outShape: outShape, sourceStrides: strides, charging: c.builder) { a, i in padded[a] == 1 ? 0 : i }
         return [try gatherElements(c, x, map: map, outShape: outShape)]
     }
 
@@ -455,6 +458,7 @@ extension Operators {
         guard count <= PlanBuilder.maxFoldedElements else {
             throw .outOfMemory("ConstantOfShape of \(shape) (over \(PlanBuilder.maxFoldedElements) elements)")
         }
+        try c.builder.charge(8 * count, for: "ConstantOfShape of \(shape)")
         var fill = ConstTensor(shape: [1], floats: [0])
         if let v = c.attribute("value"), case .tensor(let t) = v {
             fill = try ConstTensor(t, bytes: c.planner.model.bytes.buffer, label: "value")
@@ -464,21 +468,30 @@ extension Operators {
         return [.constant(ConstTensor(shape: shape, ints: [Int64](repeating: fill.intValues[0], count: count), type: fill.elementType))]
     }
 
+    /// Elements of a Range whose span over delta is `steps` (any float: infinite or NaN
+    /// bounds are refused before converting to Int, which would trap).
+    static func rangeCount(_ steps: Double) throws(MedInferError) -> Int {
+        guard !steps.isNaN else { throw .parse("Range bounds give no count") }
+        let n = max(0, steps.rounded(.up))
+        guard n <= Double(1 << 24) else { throw .outOfMemory("Range of \(n) values (over \(1 << 24))") }
+        return Int(n)
+    }
+
     static func range(_ c: NodeContext) throws(MedInferError) -> [PlanValue] {
         guard let start = try c.constantInput(0, "start"), let limit = try c.constantInput(1, "limit"),
               let delta = try c.constantInput(2, "delta") else { throw .parse("Range needs start, limit and delta") }
         if start.isFloat {
             let s = start.floatValues[0], l = limit.floatValues[0], d = delta.floatValues[0]
             guard d != 0, d.isFinite else { throw .parse("Range delta \(d)") }
-            let n = max(0, Int(((l - s) / d).rounded(.up)))
-            guard n <= 1 << 24 else { throw .outOfMemory("Range of \(n) values") }
+            let n = try rangeCount((Double(l) - Double(s)) / Double(d))
+            try c.builder.charge(4 * n, for: "Range of \(n) values")
             return [.constant(ConstTensor(shape: [n], floats: (0 ..< n).map { s + Float($0) * d }))]
         }
         let s = start.intValues[0], l = limit.intValues[0], d = delta.intValues[0]
         guard d != 0 else { throw .parse("Range delta 0") }
         let span = Double(l) - Double(s)
-        let n = max(0, Int((span / Double(d)).rounded(.up)))
-        guard n <= 1 << 24 else { throw .outOfMemory("Range of \(n) values") }
+        let n = try rangeCount(span / Double(d))
+        try c.builder.charge(8 * n, for: "Range of \(n) values")
         // Wrapping arithmetic: start and delta come from the file and may overflow.
         return [.constant(ConstTensor(shape: [n], ints: (0 ..< n).map { s &+ Int64($0) &* d }, type: start.elementType))]
     }
@@ -502,6 +515,7 @@ extension Operators {
         let sourceStrides = rowMajorStrides(x.shape)
         let total = x.shape.reduce(1, *)
         guard total <= PlanBuilder.maxFoldedElements else { throw .outOfMemory("reduction over \(x.shape) is too large to plan") }
+        try c.builder.charge(MemoryLayout<Int>.stride * total, for: "reduction over \(x.shape)")
         // Output slot for every input element.
         var target = [Int](repeating: 0, count: total)
         var position = [Int](repeating: 0, count: rank)
