@@ -287,7 +287,8 @@ static void fuzz_explain_sequence(reader *r, medinfer_model *model) {
   float *values = clean_floats(r, sequence.batch * sequence.max_steps * sequence.features, poison % 16 == 15);
   sequence.values = values;
   int64_t length = (int64_t)(byte_of(r) % 10) - 1;
-  if (flags & 0x20) sequence.lengths = &length;
+  int64_t lengths[2] = {length, length}; /* one per sequence: batch may be 2 */
+  if (flags & 0x20) sequence.lengths = lengths;
   /* the background: 1..3 rows of one step or of the explained length (now and then
    * another), rarely none, with lengths, or a bad struct_size */
   medinfer_sequence_batch_init(&background);

@@ -23,6 +23,12 @@ func inputFiles<S: Sequence<String>>(_ paths: S) -> [String] {
     return all
 }
 
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
 func readFile(_ file: String) -> [UInt8]? {
     guard let handle = fopen(file, "rb") else { return nil }
     defer { fclose(handle) }
@@ -39,12 +45,16 @@ func readFile(_ file: String) -> [UInt8]? {
 /// Runs every input through `exercise` and prints how many. A crash here is a regression.
 func replay<S: Sequence<String>>(_ paths: S) {
     var count = 0
+    var slowest = (seconds: 0.0, file: "")
     for file in inputFiles(paths) {
         guard let bytes = readFile(file) else { continue }
+        let start = now()
         bytes.withUnsafeBytes { exercise($0) }
+        let seconds = now() - start
+        if seconds > slowest.seconds { slowest = (seconds, file) }
         count += 1
     }
-    print("replayed \(count) inputs through the model readers: no crash")
+    print("replayed \(count) inputs through the model readers: no crash; slowest \(Int(slowest.seconds * 1000)) ms (\(slowest.file))")
 }
 
 /// Peak memory per input, each in a forked child so that inputs cannot share or hide
