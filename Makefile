@@ -2,7 +2,7 @@
 #   make demo   build the release library and score the bundled models from C
 #   make test   install what is missing, then run every test suite
 # Others: make lib, make swift-test, make capi-test, make capi-valgrind, make parity,
-# make asan, make fuzz, make bench.
+# make asan, make tsan, make check-sanitizers, make fuzz, make fuzz-memory, make bench.
 
 SWIFT   ?= swift
 PYTHON  ?= python3
@@ -16,7 +16,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.medinfer-deps
 
 .PHONY: demo test lib system-deps python-deps swift-test capi-test capi-valgrind parity asan tsan bench fuzz clean batch-test \
-        capi-fuzz capi-fuzz-replay fuzz-memory
+        capi-fuzz capi-fuzz-replay fuzz-memory check-sanitizers examples-valgrind
 
 demo: lib $(LIB_DIR)/score $(LIB_DIR)/classify
 	@for m in examples/models/noshow_xgb.json:examples/models/sample_rows.csv \
@@ -38,12 +38,13 @@ test: system-deps python-deps lib
 	$(MAKE) --no-print-directory monitor-test
 	$(MAKE) --no-print-directory batch-test
 	$(MAKE) --no-print-directory dist-test
+	$(MAKE) --no-print-directory check-sanitizers
 
-# json-c headers and pkg-config are not on a fresh machine.
+# json-c headers, pkg-config and valgrind are not on a fresh machine.
 system-deps:
-	@if ! pkg-config --exists json-c 2>/dev/null; then \
-	    echo "installing libjson-c-dev and pkg-config (apt)"; \
-	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libjson-c-dev pkg-config >/dev/null; \
+	@if ! pkg-config --exists json-c 2>/dev/null || ! command -v valgrind >/dev/null; then \
+	    echo "installing libjson-c-dev, pkg-config and valgrind (apt)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libjson-c-dev pkg-config valgrind >/dev/null; \
 	fi
 
 python-deps: $(DEPS_STAMP)
@@ -75,15 +76,36 @@ capi-valgrind: lib
 parity: python-deps lib
 	$(PY) -m pytest -q Tests/Parity
 
+# Sanitizer builds: the debug configuration (no -static-stdlib, whose --no-undefined link
+# cannot see the sanitizer runtimes) optimized with -O, so that the instrumented library
+# runs the CNN and explanation tests in seconds rather than minutes.
+ASAN_FLAGS := -c debug -Xswiftc -O --sanitize=address --scratch-path .build-asan
+TSAN_FLAGS := -c debug -Xswiftc -O --sanitize=thread --scratch-path .build-tsan
+
 # The C API tests against a library built with AddressSanitizer.
 asan: system-deps
-	$(SWIFT) build -c debug --product medinfer --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build $(ASAN_FLAGS) --product medinfer
 	MEDINFER_ASAN_LIB_DIR=.build-asan/debug Tests/CAPI/run.sh asan
 
 # The threaded C API tests against a library built with ThreadSanitizer.
 tsan: system-deps
-	$(SWIFT) build -c debug --product medinfer --sanitize=thread --scratch-path .build-tsan
+	$(SWIFT) build $(TSAN_FLAGS) --product medinfer
 	MEDINFER_TSAN_LIB_DIR=.build-tsan/debug Tests/CAPI/run.sh tsan
+
+# Everything under a sanitizer, run by make test (about 5 minutes): the Swift unit tests
+# under AddressSanitizer and under ThreadSanitizer, the C API tests against the ASan and
+# TSan libraries, and the C/C++ host examples under valgrind memcheck on the release .so.
+# Leaks are checked by the C API runs (LeakSanitizer) and valgrind; under swift test,
+# XCTest's own harness leaks a few objects per test, so LeakSanitizer is off there.
+check-sanitizers: system-deps
+	ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no $(SWIFT) test $(ASAN_FLAGS)
+	$(MAKE) --no-print-directory asan
+	SWIFT_BACKTRACE=enable=no $(SWIFT) test $(TSAN_FLAGS)
+	$(MAKE) --no-print-directory tsan
+	$(MAKE) --no-print-directory examples-valgrind
+
+examples-valgrind: lib $(LIB_DIR)/score $(LIB_DIR)/classify monitor
+	Tests/Sanitizers/examples_valgrind.sh
 
 # libFuzzer + ASan over every model reader for FUZZ_SECONDS (see Fuzz/README.md).
 FUZZ_SECONDS ?= 60
@@ -119,7 +141,7 @@ fuzz-memory:
 # seeds and regressions through a plain build against the release library.
 CAPI_FUZZ_INPUTS := Fuzz/CAPI/seeds Fuzz/CAPI/regressions
 capi-fuzz: system-deps
-	$(SWIFT) build -c debug --product medinfer --sanitize=address --scratch-path .build-asan
+	$(SWIFT) build $(ASAN_FLAGS) --product medinfer
 	@mkdir -p $(FUZZ_BUILD)/capi/corpus $(FUZZ_BUILD)/capi/findings
 	clang -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address Fuzz/CAPI/capi_fuzz.c -L.build-asan/debug -lmedinfer -lm \
 	    -Wl,-rpath,'$(abspath .build-asan/debug)' -o $(FUZZ_BUILD)/capi/capi_fuzz

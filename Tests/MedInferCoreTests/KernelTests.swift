@@ -186,7 +186,8 @@ import Testing
         for (a, b) in [([2, 3, 4, 5], [4, 1]), ([7], [33, 1]), ([1, 3, 1, 5], [2, 1, 4, 1]), ([33], [33]), ([], [7, 1])] {
             let out = BroadcastLayout.shape(a, b)!
             let x = gen.array(a.reduce(1, *)), y = gen.array(b.reduce(1, *))
-            let mx = try Operators.broadcastMap(a, out), my = try Operators.broadcastMap(b, out)
+            let planning = PlanBuilder(modelBytes: 0)
+            let mx = try Operators.broadcastMap(a, out, charging: planning), my = try Operators.broadcastMap(b, out, charging: planning)
             let expected = (0 ..< mx.count).map { x[mx[$0]] - y[my[$0]] }
             var got = [Float](repeating: .nan, count: expected.count)
             x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in got.withUnsafeMutableBufferPointer {
