@@ -39,6 +39,7 @@ test: system-deps python-deps lib
 	$(MAKE) --no-print-directory batch-test
 	$(MAKE) --no-print-directory dist-test
 	$(MAKE) --no-print-directory check-sanitizers
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 
 # json-c headers, pkg-config and valgrind are not on a fresh machine.
 system-deps:
@@ -107,25 +108,13 @@ check-sanitizers: system-deps
 examples-valgrind: lib $(LIB_DIR)/score $(LIB_DIR)/classify monitor
 	Tests/Sanitizers/examples_valgrind.sh
 
-# libFuzzer + ASan over every model reader for FUZZ_SECONDS (see Fuzz/README.md).
+# libFuzzer over every reader, the serverless handler and the C API: each target for
+# FUZZ_SECONDS (default 60), two at a time; fails on any finding (see Fuzz/README.md).
+# make test runs it as a smoke test; make capi-fuzz / lambda-fuzz run one target.
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := .build-fuzz
 fuzz: system-deps
-	$(SWIFT) build -c release --product medinfer-fuzz-models --scratch-path $(FUZZ_BUILD) \
-	    --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-	mkdir -p $(FUZZ_BUILD)/corpus/models $(FUZZ_BUILD)/corpus/onnx $(FUZZ_BUILD)/findings
-	cp examples/models/*.json examples/models/*.txt Tests/Fixtures/valid/*.json Tests/Fixtures/valid/*.txt \
-	    Fuzz/Corpus/models/*.mdi $(FUZZ_BUILD)/corpus/models/
-	cp Fuzz/Corpus/onnx/*.onnx $(FUZZ_BUILD)/corpus/onnx/
-	# the same binary twice: tree formats, then ONNX (reader, planner, kernels)
-	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/release/medinfer-fuzz-models -max_total_time=$(FUZZ_SECONDS) \
-	    -use_value_profile=1 -rss_limit_mb=2048 -timeout=5 -max_len=65536 \
-	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/models Tests/Fixtures/malformed
-	SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/release/medinfer-fuzz-models -max_total_time=$(FUZZ_SECONDS) \
-	    -use_value_profile=1 -rss_limit_mb=2048 -timeout=5 -max_len=65536 -dict=Fuzz/onnx.dict \
-	    -artifact_prefix=$(FUZZ_BUILD)/findings/ $(FUZZ_BUILD)/corpus/onnx Tests/Fixtures/malformed-onnx
-	$(MAKE) --no-print-directory lambda-fuzz
-	$(MAKE) --no-print-directory capi-fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Fuzz/run.sh
 
 # Peak memory of every fuzzing input, each loaded (and then planned and run) in a forked
 # child: fails when loading any of them grows the process by more than 64 MiB beyond the
@@ -135,19 +124,12 @@ fuzz-memory:
 	$(LIB_DIR)/medinfer-fuzz-models --peak-memory $(FUZZ_BUILD)/corpus/models $(FUZZ_BUILD)/corpus/onnx \
 	    Fuzz/Regressions/models Tests/Fixtures/malformed Tests/Fixtures/malformed-onnx
 
-# The C API under libFuzzer: the bytes choose a bundled model, a call and every argument
-# (Fuzz/CAPI/capi_fuzz.c), against the AddressSanitizer build of the library so that a
-# write past a caller's buffer is reported. capi-fuzz-replay (in make test) replays the
-# seeds and regressions through a plain build against the release library.
+# The C API under libFuzzer alone (Fuzz/CAPI/capi_fuzz.c, against the ASan library);
+# capi-fuzz-replay (in make test) replays the seeds and regressions through a plain build
+# against the release library.
 CAPI_FUZZ_INPUTS := Fuzz/CAPI/seeds Fuzz/CAPI/regressions
 capi-fuzz: system-deps
-	$(SWIFT) build $(ASAN_FLAGS) --product medinfer
-	@mkdir -p $(FUZZ_BUILD)/capi/corpus $(FUZZ_BUILD)/capi/findings
-	clang -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address Fuzz/CAPI/capi_fuzz.c -L.build-asan/debug -lmedinfer -lm \
-	    -Wl,-rpath,'$(abspath .build-asan/debug)' -o $(FUZZ_BUILD)/capi/capi_fuzz
-	ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no $(FUZZ_BUILD)/capi/capi_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	    -rss_limit_mb=4096 -timeout=10 -max_len=4096 -artifact_prefix=$(FUZZ_BUILD)/capi/findings/ \
-	    $(FUZZ_BUILD)/capi/corpus $(CAPI_FUZZ_INPUTS)
+	FUZZ_TARGETS=capi FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Fuzz/run.sh
 
 capi-fuzz-replay: lib
 	@mkdir -p $(LIB_DIR)/fuzz

@@ -84,9 +84,4 @@ lambda-fuzz-replay: lib
 	$(LAMBDA_BUILD)/handler_replay $(wildcard $(addsuffix /*,$(LAMBDA_FUZZ_INPUTS)))
 
 lambda-fuzz: lib
-	@mkdir -p $(LAMBDA_BUILD)/fuzz/corpus $(LAMBDA_BUILD)/fuzz/findings
-	clang -std=c11 -g -O1 -Iinclude -I$(LAMBDA_SRC) -fsanitize=fuzzer,address \
-	    Fuzz/Lambda/handler_fuzz.c $(LAMBDA_SRC)/handler.c -L$(LIB_DIR) -lmedinfer $(LAMBDA_JSONC) -lm \
-	    -Wl,-rpath,'$(abspath $(LIB_DIR))' -o $(LAMBDA_BUILD)/fuzz/handler_fuzz
-	$(LAMBDA_BUILD)/fuzz/handler_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=5 \
-	    -max_len=65536 -artifact_prefix=$(LAMBDA_BUILD)/fuzz/findings/ $(LAMBDA_BUILD)/fuzz/corpus $(LAMBDA_FUZZ_INPUTS)
+	FUZZ_TARGETS=lambda FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Fuzz/run.sh

@@ -247,6 +247,18 @@ def cases():
                 "ConstantOfShape of 4M floats doubled six times by constant Adds: folding would "
                 "compute over 100 MB of constants"))
 
+    bounds = [numpy_helper.from_array(np.array(v, np.float32), n)
+              for n, v in (("start", 0.0), ("limit", np.inf), ("delta", 1.0))]
+    rng_nodes = [helper.make_node("Range", ["start", "limit", "delta"], ["r"], name="range"),
+                 helper.make_node("ReduceSum", ["r"], ["s"], name="sum", keepdims=1),
+                 helper.make_node("Add", ["X", "s"], ["Y"], name="add")]
+    out.append(("range_infinite_limit.onnx",
+                ser(tiny_model(nodes=rng_nodes, inits=bounds,
+                               inputs=[helper.make_tensor_value_info("X", TensorProto.FLOAT, [1])],
+                               outputs=[helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1])])),
+                "Range from 0 to +inf: its element count is not a number of elements (converting it "
+                "to an integer would trap)"))
+
     # --- graph structure -----------------------------------------------------------------
     cyc = [helper.make_node("Add", ["X", "b_out"], ["a_out"], name="A"),
            helper.make_node("Relu", ["a_out"], ["b_out"], name="B"),
