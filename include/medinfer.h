@@ -64,7 +64,20 @@ extern "C" {
 #define MEDINFER_ERR_SHAPE_MISMATCH 5
 /* An output buffer is shorter than the result; the message gives the needed length. */
 #define MEDINFER_ERR_BUFFER_TOO_SMALL 6
-/* Memory could not be allocated, or a size would exceed the documented limits. */
+/* Memory could not be allocated, or a size would exceed the documented limits.
+ *
+ * Resource limits: what a model file or an argument may make the library allocate.
+ *   - Model files over 2 GiB are refused before reading. Reading a model allocates in
+ *     proportion to the file (trees: at most 2^20 features, 2^20 trees, 2^28 nodes,
+ *     depth 512; ONNX: 2^20 nodes, tensors of 2^30 elements, 8 levels of subgraphs);
+ *     loading grows the process by at most 64 MiB beyond the file's size (measured over
+ *     the fuzzing corpora: Fuzz/README.md).
+ *   - Planning an ONNX graph for an input shape (on its first run with that shape)
+ *     computes at most 48 MiB plus the file's size of folded constants and tables.
+ *   - Running needs the plan's tensor arena, set by the input shapes, at most 2^30
+ *     floats (4 GiB) per plan; explanation budgets and player counts have their own
+ *     limits (MEDINFER_SHAPLEY_MAX_*).
+ * Going past a limit is OUT_OF_MEMORY with a message naming it; nothing is allocated. */
 #define MEDINFER_ERR_OUT_OF_MEMORY 7
 /* A bug in MedInfer; please report it with the message. */
 #define MEDINFER_ERR_INTERNAL 8
