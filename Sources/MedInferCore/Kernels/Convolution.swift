@@ -113,6 +113,11 @@ final class Conv2DKernel: @unchecked Sendable {
 
     deinit { band?.deallocate() }
 
+    func resized(to geometry: Conv2DGeometry) -> any ConvolutionKernel {
+        Conv2DKernel(geometry: geometry, weights: weights, bias: bias, activation: activation, poolAfter: poolAfter,
+                     workspace: workspace)
+    }
+
     /// Output height and width after the fused pool (or of the convolution itself).
     var producedHeight: Int { poolAfter ? geometry.outHeight / 2 : geometry.outHeight }
     var producedWidth: Int { poolAfter ? geometry.outWidth / 2 : geometry.outWidth }

@@ -78,15 +78,25 @@ final class WinogradConv3x3: @unchecked Sendable {
         }
     }
 
-    init(geometry: Conv2DGeometry, weights: Weights, bias: [Float]?, activation: Activation,
-         poolAfter: Bool = false, scratch: GemmWorkspace = GemmWorkspace()) {
+    convenience init(geometry: Conv2DGeometry, weights: Weights, bias: [Float]?, activation: Activation,
+                     poolAfter: Bool = false, scratch: GemmWorkspace = GemmWorkspace()) {
+        self.init(geometry: geometry, u: weights.u, bias: bias ?? [Float](repeating: 0, count: geometry.outChannels),
+                  activation: activation, poolAfter: poolAfter, scratch: scratch)
+    }
+
+    func resized(to geometry: Conv2DGeometry) -> any ConvolutionKernel {
+        WinogradConv3x3(geometry: geometry, u: u, bias: bias, activation: activation, poolAfter: poolAfter, scratch: scratch)
+    }
+
+    private init(geometry: Conv2DGeometry, u: [PrepackedA], bias: [Float], activation: Activation,
+                 poolAfter: Bool, scratch: GemmWorkspace) {
         self.scratch = scratch
         g = geometry
         self.activation = activation
         self.poolAfter = poolAfter
-        self.bias = bias ?? [Float](repeating: 0, count: geometry.outChannels)
+        self.bias = bias
         let k = geometry.outChannels, c = geometry.channels
-        u = weights.u
+        self.u = u
         tilesY = (geometry.outHeight + 3) / 4
         tilesX = (geometry.outWidth + 3) / 4
         rowTiles = (tilesX + 7) / 8 * 8

@@ -14,6 +14,12 @@ enum SlotLocation {
     case input(Int)
 }
 
+/// The tensors one step reads and writes.
+struct StepIO {
+    var reads: [RuntimeTensor]
+    var writes: [RuntimeTensor]
+}
+
 /// What one graph output is after planning.
 enum PlannedOutput {
     case slot(Int, shape: [Int])
@@ -30,6 +36,8 @@ public final class ExecutionPlan: @unchecked Sendable {
     let outputs: [PlannedOutput]
     /// Sizes of the recurrent state buffers a stream binds after the inputs (streaming plans).
     var stateSizes: [Int] = []
+    /// Per step, what it reads and writes (parallel to `steps`).
+    var stepIO: [StepIO] = []
     /// Keeps plan-owned constant storage alive.
     private let ownedConstants: [UnsafeMutablePointer<Float>]
 

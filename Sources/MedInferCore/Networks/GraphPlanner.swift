@@ -54,8 +54,9 @@ final class GraphPlanner {
     var sequenceMode: SequenceMode { shared.mode }
     var lengthsInput: RuntimeTensor? { shared.lengthsInput }
 
-    init(model: NetworkModel, mode: SequenceMode = .plain) {
+    init(model: NetworkModel, mode: SequenceMode = .plain, retainingAll: Bool = false) {
         shared = Shared(model: model, mode: mode)
+        shared.builder.retainAll = retainingAll
         graph = model.graph
         order = model.order
         scopeKey = "main"

@@ -87,8 +87,10 @@ public final class NetworkModel: @unchecked Sendable {
     }
 
     /// Plans the graph for concrete input shapes (in `inputs` order).
-    func plan(inputShapes: [[Int]], mode: GraphPlanner.SequenceMode = .plain) throws(MedInferError) -> ExecutionPlan {
-        try GraphPlanner(model: self, mode: mode).plan(inputShapes: inputShapes)
+    /// `retainingAll`: every intermediate tensor keeps its memory (see `RegionalExecution`).
+    func plan(inputShapes: [[Int]], mode: GraphPlanner.SequenceMode = .plain,
+              retainingAll: Bool = false) throws(MedInferError) -> ExecutionPlan {
+        try GraphPlanner(model: self, mode: mode, retainingAll: retainingAll).plan(inputShapes: inputShapes)
     }
 }
 

@@ -31,6 +31,11 @@ final class PlanBuilder {
     private var firstWrite: [Int] = []
     private var lastRead: [Int] = []
     private(set) var steps: [NetworkStep] = []
+    /// What each step reads and writes, in step order (for regional re-execution).
+    private var stepIO: [StepIO] = []
+    /// Every arena tensor keeps its own memory for the whole plan (no reuse of dead
+    /// buffers), so that after a run every intermediate tensor still holds its values.
+    var retainAll = false
     private var owned: [UnsafeMutablePointer<Float>] = []
     /// Packing and transform memory that kernels use during their own step only, shared
     /// by all steps of the plan.
@@ -150,6 +155,7 @@ final class PlanBuilder {
         }
         for t in inputs { lastRead[t.slot] = steps.count }
         steps.append(step)
+        stepIO.append(StepIO(reads: inputs, writes: outputs))
         return outputs.map { .tensor($0) }
     }
 
@@ -168,7 +174,7 @@ final class PlanBuilder {
         var offsets = [Int](repeating: 0, count: kinds.count)
         for slot in order {
             guard case .arena(let size) = kinds[slot] else { continue }
-            let from = firstWrite[slot], to = max(lastRead[slot], from)
+            let from = retainAll ? 0 : firstWrite[slot], to = retainAll ? end : max(lastRead[slot], from)
             let rounded = (size + 15) & ~15   // 64-byte aligned starts
             var candidate = 0
             let overlapping = placed.filter { !($0.to < from || to < $0.from) }.sorted { $0.offset < $1.offset }
@@ -189,6 +195,7 @@ final class PlanBuilder {
         }
         let plan = ExecutionPlan(inputShapes: inputShapes, steps: steps, locations: locations,
                                  arenaFloats: arenaSize, outputs: outputs, ownedConstants: owned)
+        plan.stepIO = stepIO
         owned = []
         return plan
     }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// An image model as a coalition game over image segments. The image is preprocessed once
 /// into the model's input tensor (as for classification); a coalition's input keeps its
 /// segments' pixels and gives every other pixel the masker's value; its value is the
@@ -23,6 +29,16 @@ public final class ImageGame: CoalitionGame {
     private let shape: [Int]
     private let channels: Int
     private let channelsLast: Bool
+    private let height: Int, width: Int
+    /// Bounding box (rows, columns) of each segment's pixels.
+    private let segmentBoxes: [(rows: Range<Int>, columns: Range<Int>)]
+    /// One image at a time through a network that keeps its tensors and recomputes only
+    /// what the segments that changed since the previous coalition reach (nil: not a
+    /// convolutional network, or turned off with MEDINFER_IMAGE_REGIONAL=0).
+    private var regional: RegionalExecution?
+    private var regionalTried = false
+    /// The coalition the regional network holds.
+    private var held: [UInt8] = []
 
     /// `tensor`: the preprocessed image, `shape` (batch 1) from `input.shape(...)`.
     public init(session: NetworkSession, input: ImageInput, tensor: UnsafeBufferPointer<Float>, shape: [Int],
@@ -33,9 +49,22 @@ public final class ImageGame: CoalitionGame {
         channelsLast = input.layout == .nhwc
         let (height, width) = channelsLast ? (shape[1], shape[2]) : (shape[2], shape[3])
         guard tensor.count == height * width * channels else { throw .internal("image tensor of \(tensor.count) values for \(shape)") }
+        self.height = height
+        self.width = width
         image = FloatBuffer(tensor)
         pixelSegment = segments.resampled(height: height, width: width)
         playerCount = segments.count
+        var boxes = [(rows: Range<Int>, columns: Range<Int>)](repeating: (0 ..< 0, 0 ..< 0), count: segments.count)
+        for y in 0 ..< height {
+            for x in 0 ..< width {
+                let s = Int(pixelSegment[y * width + x])
+                let b = boxes[s]
+                boxes[s] = b.rows.isEmpty ? (y ..< y + 1, x ..< x + 1)
+                    : (min(b.rows.lowerBound, y) ..< max(b.rows.upperBound, y + 1),
+                       min(b.columns.lowerBound, x) ..< max(b.columns.upperBound, x + 1))
+            }
+        }
+        segmentBoxes = boxes
         background = FloatBuffer(count: tensor.count)
         let pixelStride = channelsLast ? channels : 1, channelStride = channelsLast ? 1 : height * width
         for c in 0 ..< channels {
@@ -82,6 +111,16 @@ public final class ImageGame: CoalitionGame {
     }
 
     public func evaluate(members: UnsafePointer<UInt8>, count: Int, values: UnsafeMutablePointer<Double>) throws(MedInferError) {
+        if !regionalTried {
+            regionalTried = true
+            if getenv("MEDINFER_IMAGE_REGIONAL").map({ String(cString: $0) != "0" }) ?? true {
+                regional = try RegionalExecution(model: session.model, shape: shape)
+            }
+        }
+        if let regional {
+            evaluateRegionally(regional, members: members, count: count, values: values)
+            return
+        }
         let elements = image.count, pixels = pixelSegment.count
         let batch = FloatBuffer(count: count * elements)
         for n in 0 ..< count {
@@ -107,5 +146,60 @@ public final class ImageGame: CoalitionGame {
         let outputs = FloatBuffer(count: count * k)
         try session.run(plan: plan, inputs: [batch.readOnly], firstOutput: outputs.pointer)
         for i in 0 ..< count * k { values[i] = Double(outputs[i]) }
+    }
+
+    /// Coalition by coalition: the segments that differ from the coalition the network
+    /// holds are written into its input and only what they reach is recomputed (a whole
+    /// run when they cover over a third of the image).
+    private func evaluateRegionally(_ network: RegionalExecution, members: UnsafePointer<UInt8>, count: Int,
+                                    values: UnsafeMutablePointer<Double>) {
+        let k = outputCount
+        let output = FloatBuffer(count: k)
+        for n in 0 ..< count {
+            let member = members + n * playerCount
+            var rows = 0 ..< 0, columns = 0 ..< 0
+            var changed: [Int] = []
+            if held.count == playerCount {
+                for s in 0 ..< playerCount where member[s] != held[s] {
+                    changed.append(s)
+                    let b = segmentBoxes[s]
+                    rows = rows.isEmpty ? b.rows : min(rows.lowerBound, b.rows.lowerBound) ..< max(rows.upperBound, b.rows.upperBound)
+                    columns = columns.isEmpty ? b.columns
+                        : min(columns.lowerBound, b.columns.lowerBound) ..< max(columns.upperBound, b.columns.upperBound)
+                }
+            }
+            if held.count != playerCount || rows.count * columns.count * 3 > height * width {
+                writePixels(member, rows: 0 ..< height, columns: 0 ..< width, into: network.input.pointer)
+                held = Array(UnsafeBufferPointer(start: member, count: playerCount))
+                network.runAll()
+            } else if !changed.isEmpty {
+                for s in changed {
+                    writePixels(member, rows: segmentBoxes[s].rows, columns: segmentBoxes[s].columns, into: network.input.pointer)
+                    held[s] = member[s]
+                }
+                network.update(changed: channelsLast ? [0 ..< 1, rows, columns, 0 ..< channels]
+                                                     : [0 ..< 1, 0 ..< channels, rows, columns])
+            }
+            network.copyFirstOutput(to: output.pointer)
+            for o in 0 ..< k { values[n * k + o] = Double(output[o]) }
+        }
+    }
+
+    /// The coalition's input inside a box of pixels: its segments' pixels from the image,
+    /// the others from the background.
+    private func writePixels(_ member: UnsafePointer<UInt8>, rows: Range<Int>, columns: Range<Int>,
+                             into input: UnsafeMutablePointer<Float>) {
+        let pixels = height * width
+        for y in rows {
+            for x in columns {
+                let p = y * width + x
+                let source = member[Int(pixelSegment[p])] != 0 ? image.pointer : background.pointer
+                if channelsLast {
+                    for c in 0 ..< channels { input[p * channels + c] = source[p * channels + c] }
+                } else {
+                    for c in 0 ..< channels { input[c * pixels + p] = source[c * pixels + p] }
+                }
+            }
+        }
     }
 }

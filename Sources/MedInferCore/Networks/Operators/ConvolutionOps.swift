@@ -10,11 +10,19 @@ import Musl
 
 /// A convolution kernel object (direct GEMM or Winograd) that runs one layer.
 protocol ConvolutionKernel: AnyObject {
+    var geometry: Conv2DGeometry { get }
+    /// Whether a 2×2 stride-2 max pool follows inside the kernel.
+    var poolAfter: Bool { get }
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int)
+    /// The same layer (weights, bias, activation, pool) for another input and output
+    /// size: a crop of the image, for regional re-execution.
+    func resized(to geometry: Conv2DGeometry) -> any ConvolutionKernel
 }
 
 extension Conv2DKernel: ConvolutionKernel {}
-extension WinogradConv3x3: ConvolutionKernel {}
+extension WinogradConv3x3: ConvolutionKernel {
+    var geometry: Conv2DGeometry { g }
+}
 
 final class ConvStep: NetworkStep {
     let input: Int, output: Int, batch: Int, kernel: any ConvolutionKernel
