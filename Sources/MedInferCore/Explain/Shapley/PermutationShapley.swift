@@ -43,16 +43,21 @@ enum PermutationShapley {
                     order.reverse()
                 }
                 for i in 0 ..< m { orders[r * m + i] = order[i] }
-                // Prefix p (1...m-1) holds the first p players of the ordering.
+                // The prefixes (1...m-1 first players) of an ordering in ascending order, of
+                // its reverse in descending order: consecutive coalitions then differ in
+                // one player, and in two where one ordering ends and the next begins (a
+                // game that re-evaluates incrementally, like an image, gains from it).
                 let block = r * (m - 1) * m
-                for p in 1 ..< m {
-                    let row = block + (p - 1) * m
-                    if p > 1 {
-                        for i in 0 ..< m { members[row + i] = members[row - m + i] }
+                let descending = (done + r) % 2 == 1
+                for j in 0 ..< m - 1 {
+                    let row = block + j * m
+                    if j == 0 {
+                        for i in 0 ..< m { members[row + i] = descending ? 1 : 0 }
+                        members[row + order[descending ? m - 1 : 0]] = descending ? 0 : 1
                     } else {
-                        for i in 0 ..< m { members[row + i] = 0 }
+                        for i in 0 ..< m { members[row + i] = members[row - m + i] }
+                        if descending { members[row + order[m - 1 - j]] = 0 } else { members[row + order[j]] = 1 }
                     }
-                    members[row + order[p - 1]] = 1
                 }
             }
             try members.withUnsafeBufferPointer { (mp) throws(MedInferError) in
@@ -61,11 +66,14 @@ enum PermutationShapley {
                 }
             }
             for r in 0 ..< n {
+                let descending = (done + r) % 2 == 1
+                // The row of the prefix of q players (1...m-1).
+                func row(_ q: Int) -> Int { r * (m - 1) + (descending ? m - 1 - q : q - 1) }
                 for p in 0 ..< m {
                     let player = orders[r * m + p]
                     for o in 0 ..< k {
-                        let before = p == 0 ? ends[o] : values[(r * (m - 1) + p - 1) * k + o]
-                        let after = p == m - 1 ? ends[k + o] : values[(r * (m - 1) + p) * k + o]
+                        let before = p == 0 ? ends[o] : values[row(p) * k + o]
+                        let after = p == m - 1 ? ends[k + o] : values[row(p + 1) * k + o]
                         phi[player * k + o] += after - before
                     }
                 }
