@@ -85,6 +85,9 @@ final class RegionalExecution {
                 dirty[transpose.destination] = transposeBox(transpose, box: box)
                 continue
             }
+            if let resize = step as? ResizeStep, let box = dirty[io.reads[0].slot], resizeBox(resize, io: io, box: box) {
+                continue
+            }
             if let conv = step as? ConvStep, io.reads.count == 1, io.writes.count == 1, conv.batch == 1 {
                 dirty[io.writes[0].slot] = runConvolution(step: index, conv, input: io.reads[0], output: io.writes[0],
                                                           box: dirty[io.reads[0].slot]!)
@@ -179,6 +182,75 @@ final class RegionalExecution {
             if a < 0 { break }
         }
         return outBox
+    }
+
+    /// Recomputes, pass by pass, only the box of a resize's outputs that the dirty input
+    /// box reaches (marking each output's box). False when a pass's axis is not found
+    /// (the caller then reruns the step whole).
+    private func resizeBox(_ r: ResizeStep, io: StepIO, box: Box) -> Bool {
+        var shape = io.reads[0].shape, box = box
+        var work: [(pass: ResizeStep.Pass, axis: Int, inShape: [Int], outBox: Box)] = []
+        for pass in r.passes {
+            guard let axis = shape.indices.first(where: { a in
+                shape[..<a].reduce(1, *) == pass.outer && shape[a] == pass.inputLength
+                    && shape[(a + 1)...].reduce(1, *) == pass.inner
+            }) else { return false }
+            let range = box[axis], resampling = pass.resampling
+            var lo = Int.max, hi = Int.min
+            for o in resampling.index0.indices {
+                if range.contains(Int(resampling.index0[o])) || range.contains(Int(resampling.index1[o])) {
+                    lo = min(lo, o); hi = max(hi, o + 1)
+                }
+            }
+            if lo >= hi { return false }
+            let inShape = shape
+            box[axis] = lo ..< hi
+            shape[axis] = resampling.index0.count
+            work.append((pass, axis, inShape, box))
+        }
+        for (pass, axis, inShape, outBox) in work {
+            resizePass(pass, axis: axis, inShape: inShape, outBox: outBox)
+            dirty[pass.destination] = outBox
+        }
+        return true
+    }
+
+    /// One resize pass on the elements of `outBox` only (the kernel's own arithmetic).
+    private func resizePass(_ pass: ResizeStep.Pass, axis: Int, inShape: [Int], outBox: Box) {
+        let rank = inShape.count
+        var outShape = inShape
+        outShape[axis] = pass.resampling.index0.count
+        var inStrides = [Int](repeating: 1, count: rank), outStrides = [Int](repeating: 1, count: rank)
+        for a in stride(from: rank - 2, through: 0, by: -1) {
+            inStrides[a] = inStrides[a + 1] * inShape[a + 1]
+            outStrides[a] = outStrides[a + 1] * outShape[a + 1]
+        }
+        if outBox.contains(where: \.isEmpty) { return }
+        let source = table[pass.source], destination = table[pass.destination]
+        let blend = pass.inner == 1 || pass.inner == 3   // those kernel paths blend even at weight 0
+        pass.resampling.index0.withUnsafeBufferPointer { i0 in
+        pass.resampling.index1.withUnsafeBufferPointer { i1 in
+        pass.resampling.weight1.withUnsafeBufferPointer { w1 in
+            var index = outBox.map(\.lowerBound)
+            while true {
+                var from = 0, to = 0
+                for a in 0 ..< rank where a != axis { from += index[a] * inStrides[a]; to += index[a] * outStrides[a] }
+                let x = index[axis]
+                let a = source[from + Int(i0[x]) * inStrides[axis]], b = source[from + Int(i1[x]) * inStrides[axis]]
+                let w = w1[x]
+                destination[to + x * outStrides[axis]] = blend || w != 0 ? a * (1 - w) + b * w : a
+                var d = rank - 1
+                while d >= 0 {
+                    index[d] += 1
+                    if index[d] < outBox[d].upperBound { break }
+                    index[d] = outBox[d].lowerBound
+                    d -= 1
+                }
+                if d < 0 { break }
+            }
+        }
+        }
+        }
     }
 
     /// Recomputes the output box of a convolution that depends on its input's dirty box,
