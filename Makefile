@@ -149,7 +149,7 @@ batch-test: python-deps lib
 	$(PY) -m pytest -q Tests/Batch
 
 clean:
-	rm -rf .build .build-asan .build-fuzz
+	rm -rf .build .build-asan .build-asan-cov .build-tsan .build-fuzz
 
 include examples/lambda/lambda.mk
 include examples/cpp-monitor/monitor.mk

@@ -9,6 +9,7 @@
 #   onnx    the same binary seeded with ONNX graphs: reader, planner, kernels, sequences
 #   lambda  the serverless function's request handler (Fuzz/Lambda/handler_fuzz.c)
 #   capi    the C API itself (Fuzz/CAPI/capi_fuzz.c) against an ASan build of the library
+#           instrumented for coverage (libFuzzer sees the library's edges)
 #
 # Limits for every target: -malloc_limit_mb=64 (no single allocation of 64 MiB or more,
 # whatever the input), -rss_limit_mb=2048 (4096 for capi, whose corpus holds whole
@@ -27,13 +28,16 @@ echo "== building the fuzz targets"
 $SWIFT build -c release --product medinfer-fuzz-models --scratch-path $FB \
     --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 $SWIFT build -c release --product medinfer                                      # lambda links it
-$SWIFT build -c debug -Xswiftc -O --sanitize=address --scratch-path .build-asan --product medinfer  # capi
+# capi: the library with ASan and libFuzzer's coverage instrumentation, so that the C API
+# target is guided by what the calls reach inside the library, not only by the harness
+$SWIFT build -c debug -Xswiftc -O --sanitize=address --scratch-path .build-asan-cov --product medinfer \
+    -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table
 mkdir -p $FB/bin $FB/logs
 clang -std=c11 -g -O1 -Iinclude -Iexamples/lambda -fsanitize=fuzzer,address Fuzz/Lambda/handler_fuzz.c \
     examples/lambda/handler.c -L.build/release -lmedinfer $(pkg-config --cflags --libs json-c) -lm \
     -Wl,-rpath,"$PWD/.build/release" -o $FB/bin/handler_fuzz
-clang -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address -fuse-ld=lld Fuzz/CAPI/capi_fuzz.c -L.build-asan/debug \
-    -lmedinfer -lm -Wl,-rpath,"$PWD/.build-asan/debug" -o $FB/bin/capi_fuzz
+clang -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address -fuse-ld=lld Fuzz/CAPI/capi_fuzz.c -L.build-asan-cov/debug \
+    -lmedinfer -lm -Wl,-rpath,"$PWD/.build-asan-cov/debug" -o $FB/bin/capi_fuzz
 
 for t in trees onnx lambda capi; do mkdir -p $FB/corpus/$t $FB/findings/$t; done
 cp examples/models/*.json examples/models/*.txt Tests/Fixtures/valid/*.json Tests/Fixtures/valid/*.txt \
