@@ -45,6 +45,8 @@ final class RegionalExecution {
               let slot = plan.locations.firstIndex(where: { if case .input = $0 { return true } else { return false } })
         else { return nil }
         inputSlot = slot
+        // Keeping every tensor multiplies the arena; beyond 256 MB whole runs are the better deal.
+        guard plan.arenaFloats <= 1 << 26 else { return nil }
         inputShape = shape
         input = FloatBuffer(count: shape.reduce(1, *))
         guard let memory = malloc(max(plan.arenaFloats, 16) * 4 + 64) else {
