@@ -27,15 +27,15 @@ export SWIFT_BACKTRACE=enable=no
 echo "== building the fuzz targets"
 $SWIFT build -c release --product medinfer-fuzz-models --scratch-path $FB \
     --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-$SWIFT build -c release --product medinfer                                      # lambda links it
-# capi: the library with ASan and libFuzzer's coverage instrumentation, so that the C API
-# target is guided by what the calls reach inside the library, not only by the harness
+# capi and lambda: the library with ASan and libFuzzer's coverage instrumentation, so that
+# those targets are guided by what the calls reach inside the library, not only by the
+# harness and the handler
 $SWIFT build -c debug -Xswiftc -O --sanitize=address --scratch-path .build-asan-cov --product medinfer \
     -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table
 mkdir -p $FB/bin $FB/logs
-clang -std=c11 -g -O1 -Iinclude -Iexamples/lambda -fsanitize=fuzzer,address Fuzz/Lambda/handler_fuzz.c \
-    examples/lambda/handler.c -L.build/release -lmedinfer $(pkg-config --cflags --libs json-c) -lm \
-    -Wl,-rpath,"$PWD/.build/release" -o $FB/bin/handler_fuzz
+clang -std=c11 -g -O1 -Iinclude -Iexamples/lambda -fsanitize=fuzzer,address -fuse-ld=lld Fuzz/Lambda/handler_fuzz.c \
+    examples/lambda/handler.c -L.build-asan-cov/debug -lmedinfer $(pkg-config --cflags --libs json-c) -lm \
+    -Wl,-rpath,"$PWD/.build-asan-cov/debug" -o $FB/bin/handler_fuzz
 clang -std=c11 -g -O1 -Iinclude -fsanitize=fuzzer,address -fuse-ld=lld Fuzz/CAPI/capi_fuzz.c -L.build-asan-cov/debug \
     -lmedinfer -lm -Wl,-rpath,"$PWD/.build-asan-cov/debug" -o $FB/bin/capi_fuzz
 
