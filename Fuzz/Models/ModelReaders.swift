@@ -70,6 +70,60 @@ func exerciseNetwork(_ bytes: UnsafeRawBufferPointer) {
         }
     }
     exerciseSequences(network)
+    exerciseRegions(network)
+}
+
+/// A network with one rank-4 input (an image) is also re-run regionally, as image
+/// explanations do: after changing a box of the input, the regional output must equal a
+/// whole run (finite inputs in -1...1; outputs compared where both are finite).
+func exerciseRegions(_ network: NetworkModel) {
+    guard network.inputs.count == 1, let dims = network.inputs[0].dims, dims.count == 4 else { return }
+    let shape = dims.enumerated().map { axis, dim -> Int in
+        if case .fixed(let d) = dim { return d }
+        return axis == 0 ? 1 : 5
+    }
+    guard shape[0] == 1, shape.reduce(1, *) <= 1 << 14,
+          let regional = try? RegionalExecution(model: network, shape: shape), regional.plan.arenaFloats <= 1 << 22
+    else { return }
+    let count = shape.reduce(1, *)
+    var input = (0 ..< count).map { Float(($0 * 37) % 19) / 9 - 1 }
+    regional.inputValues.update(from: input, count: count)
+    regional.runAll()
+    let session = NetworkSession(model: network)
+    guard let outputShapes = try? session.outputShapes(inputShapes: [shape]),
+          outputShapes.allSatisfy({ $0.reduce(1, *) <= 1 << 16 }) else { return }
+    var regionalOut = [Float](repeating: 0, count: max(1, outputShapes[0].reduce(1, *)))
+    var whole = outputShapes.map { [Float](repeating: 0, count: max(1, $0.reduce(1, *))) }
+    // A corner element, an inner block, the last row of the last axis pair.
+    let boxes: [[Range<Int>]] = [
+        shape.map { 0 ..< min(1, $0) },
+        shape.map { $0 < 3 ? 0 ..< $0 : 1 ..< $0 - 1 },
+        shape.enumerated().map { axis, d in axis >= 2 ? max(0, d - 1) ..< d : 0 ..< d },
+    ]
+    for (step, box) in boxes.enumerated() {
+        for i in 0 ..< count {
+            var rest = i, inside = true
+            for a in stride(from: 3, through: 0, by: -1) {
+                if !box[a].contains(rest % shape[a]) { inside = false }
+                rest /= shape[a]
+            }
+            if inside { input[i] = Float((i * 13 + step * 7) % 23) / 11 - 1; regional.inputValues[i] = input[i] }
+        }
+        regional.update(changed: box)
+        regionalOut.withUnsafeMutableBufferPointer { regional.copyFirstOutput(to: $0.baseAddress!) }
+        var ran = false, wholeFirst: [Float] = []
+        let firstCount = whole[0].count
+        input.withUnsafeBufferPointer { i in
+            withMutablePointers(&whole) { o in
+                ran = (try? session.run(inputs: [i.baseAddress!], inputShapes: [shape], outputs: o)) != nil
+                if ran { wholeFirst = Array(UnsafeBufferPointer(start: o[0]!, count: firstCount)) }
+            }
+        }
+        guard ran else { return }
+        for (r, w) in zip(regionalOut, wholeFirst) where r.isFinite && w.isFinite && abs(r - w) > 1e-3 * (1 + abs(w)) {
+            fatalError("regional execution differs from a whole run: \(r) vs \(w) after changing \(box) of \(shape)")
+        }
+    }
 }
 
 /// A sequence model is also run the two ways the sequence API adds: a batch with uneven

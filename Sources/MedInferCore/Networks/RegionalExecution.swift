@@ -16,13 +16,15 @@ import Musl
 /// cheap element-wise, transpose and resize steps rerun whole and pass on the mapped box;
 /// any other step reruns whole and marks its output dirty everywhere. Results equal a
 /// full run up to float rounding (Winograd tiles start at the crop, not the image).
-final class RegionalExecution {
-    typealias Box = [Range<Int>]
+package final class RegionalExecution {
+    package typealias Box = [Range<Int>]
 
-    let plan: ExecutionPlan
+    package let plan: ExecutionPlan
     /// The model input the network currently holds; callers write into it, then call
     /// `update(changed:)` with the box they wrote.
     let input: FloatBuffer
+    /// `input`'s values, for callers outside the module.
+    package var inputValues: UnsafeMutablePointer<Float> { input.pointer }
     let inputShape: [Int]
     private let arena: UnsafeMutablePointer<Float>
     private let table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
@@ -38,7 +40,7 @@ final class RegionalExecution {
 
     /// A plan of `model` for one input of `shape` (the model's only input), or nil when the
     /// plan has no convolution (nothing to gain) or the model has other inputs.
-    init?(model: NetworkModel, shape: [Int]) throws(MedInferError) {
+    package init?(model: NetworkModel, shape: [Int]) throws(MedInferError) {
         guard model.inputs.count == 1 else { return nil }
         plan = try model.plan(inputShapes: [shape], retainingAll: true)
         guard plan.steps.contains(where: { $0 is ConvStep }), plan.stepIO.count == plan.steps.count,
@@ -67,14 +69,14 @@ final class RegionalExecution {
     }
 
     /// Runs every step on the current input.
-    func runAll() {
+    package func runAll() {
         plan.execute(table)
         ranOnce = true
     }
 
     /// Recomputes what depends on `changed` (a box of the input tensor, one range per axis),
     /// after the caller wrote the new values into `input`.
-    func update(changed: Box) {
+    package func update(changed: Box) {
         guard ranOnce else { runAll(); return }
         for i in dirty.indices { dirty[i] = nil }
         dirty[inputSlot] = changed
@@ -101,7 +103,7 @@ final class RegionalExecution {
     }
 
     /// The network's first output (as the plan computed it last).
-    func copyFirstOutput(to destination: UnsafeMutablePointer<Float>) {
+    package func copyFirstOutput(to destination: UnsafeMutablePointer<Float>) {
         switch plan.outputs[0] {
         case .slot(let slot, let shape): destination.update(from: table[slot], count: shape.reduce(1, *))
         case .constant(let c):
