@@ -115,33 +115,14 @@ package final class RegionalExecution {
 
     private func full(_ shape: [Int]) -> Box { shape.map { 0 ..< $0 } }
 
-    /// The box of `output` that changed when a whole-rerun step read its dirty inputs.
+    /// The box of `output` that changed when a whole-rerun step read its dirty inputs
+    /// (a resize that `resizeBox` could not map changes everything).
     private func mappedBox(_ step: NetworkStep, io: StepIO, output: RuntimeTensor) -> Box {
         let everything = full(output.shape)
         switch step {
         case let t as TransposeStep:
             guard let box = dirty[t.source], box.count == t.permutation.count else { return everything }
             return t.permutation.map { box[$0] }
-        case let r as ResizeStep:
-            guard var box = dirty[io.reads[0].slot] else { return everything }
-            var shape = io.reads[0].shape
-            for pass in r.passes {
-                guard let axis = shape.indices.first(where: { a in
-                    shape[..<a].reduce(1, *) == pass.outer && shape[a] == pass.inputLength
-                        && shape[(a + 1)...].reduce(1, *) == pass.inner
-                }) else { return everything }
-                let range = box[axis], table = pass.resampling
-                var lo = Int.max, hi = Int.min
-                for o in table.index0.indices {
-                    let i0 = Int(table.index0[o]), i1 = Int(table.index1[o])
-                    if range.contains(i0) || range.contains(i1) { lo = min(lo, o); hi = max(hi, o + 1) }
-                }
-                if lo >= hi { return everything }
-                box[axis] = lo ..< hi
-                shape[axis] = table.index0.count
-                if pass.destination == output.slot { break }
-            }
-            return shape == output.shape ? box : everything
         case is BinaryStep, is UnaryStep, is ChannelAffineStep:
             var hull: Box?
             for read in io.reads {
@@ -158,12 +139,9 @@ package final class RegionalExecution {
     /// Moves only the dirty box of a transpose's input; returns the output's box.
     private func transposeBox(_ t: TransposeStep, box: Box) -> Box {
         let rank = t.shape.count
-        var strides = [Int](repeating: 1, count: rank)
-        for a in stride(from: rank - 2, through: 0, by: -1) { strides[a] = strides[a + 1] * t.shape[a + 1] }
+        let strides = rowMajorStrides(t.shape)
         let outBox = t.permutation.map { box[$0] }
-        let outShape = t.permutation.map { t.shape[$0] }
-        var outStrides = [Int](repeating: 1, count: rank)
-        for a in stride(from: rank - 2, through: 0, by: -1) { outStrides[a] = outStrides[a + 1] * outShape[a + 1] }
+        let outStrides = rowMajorStrides(t.permutation.map { t.shape[$0] })
         // Source stride of each output axis; the innermost output axis runs as a loop.
         let sourceStride = t.permutation.map { strides[$0] }
         let source = table[t.source], destination = table[t.destination]
@@ -175,15 +153,7 @@ package final class RegionalExecution {
             for a in 0 ..< last { from += index[a] * sourceStride[a]; to += index[a] * outStrides[a] }
             let step = sourceStride[last]
             for i in run { destination[to + i] = source[from + i * step] }
-            // Next index of the outer axes (odometer).
-            var a = last - 1
-            while a >= 0 {
-                index[a] += 1
-                if index[a] < outBox[a].upperBound { break }
-                index[a] = outBox[a].lowerBound
-                a -= 1
-            }
-            if a < 0 { break }
+            if !Self.advance(&index, within: outBox, axes: last) { break }
         }
         return outBox
     }
@@ -224,11 +194,7 @@ package final class RegionalExecution {
         let rank = inShape.count
         var outShape = inShape
         outShape[axis] = pass.resampling.index0.count
-        var inStrides = [Int](repeating: 1, count: rank), outStrides = [Int](repeating: 1, count: rank)
-        for a in stride(from: rank - 2, through: 0, by: -1) {
-            inStrides[a] = inStrides[a + 1] * inShape[a + 1]
-            outStrides[a] = outStrides[a + 1] * outShape[a + 1]
-        }
+        let inStrides = rowMajorStrides(inShape), outStrides = rowMajorStrides(outShape)
         if outBox.contains(where: \.isEmpty) { return }
         let source = table[pass.source], destination = table[pass.destination]
         let blend = pass.inner == 1 || pass.inner == 3   // those kernel paths blend even at weight 0
@@ -243,14 +209,7 @@ package final class RegionalExecution {
                 let a = source[from + Int(i0[x]) * inStrides[axis]], b = source[from + Int(i1[x]) * inStrides[axis]]
                 let w = w1[x]
                 destination[to + x * outStrides[axis]] = blend || w != 0 ? a * (1 - w) + b * w : a
-                var d = rank - 1
-                while d >= 0 {
-                    index[d] += 1
-                    if index[d] < outBox[d].upperBound { break }
-                    index[d] = outBox[d].lowerBound
-                    d -= 1
-                }
-                if d < 0 { break }
+                if !Self.advance(&index, within: outBox, axes: rank) { break }
             }
         }
         }
@@ -333,6 +292,19 @@ package final class RegionalExecution {
             }
         }
         return [0 ..< 1, 0 ..< g.outChannels, outRows, outColumns]
+    }
+
+    /// Steps `index` to the next element of `box` over its first `axes` axes, the last of
+    /// them fastest (an odometer); false after the last element.
+    private static func advance(_ index: inout [Int], within box: Box, axes: Int) -> Bool {
+        var a = axes - 1
+        while a >= 0 {
+            index[a] += 1
+            if index[a] < box[a].upperBound { return true }
+            index[a] = box[a].lowerBound
+            a -= 1
+        }
+        return false
     }
 
     private static func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
