@@ -252,7 +252,6 @@ public func medinfer_classify_image(_ session: OpaquePointer?, _ image: UnsafePo
         let function = "medinfer_classify_image"
         let handle = try SessionHandle.from(session, in: function)
         let image = try CheckedImage(image, handle: handle, in: function)
-        let input = image.input
         let shape = image.shape
         let outputShapes = try handle.session.outputShapes(inputShapes: [shape])
         let needed = outputShapes[0].reduce(1, *)
