@@ -121,7 +121,7 @@ fuzz: system-deps
 # file's own size (run after make fuzz, over its corpora).
 fuzz-memory:
 	$(SWIFT) build -c release --product medinfer-fuzz-models
-	$(LIB_DIR)/medinfer-fuzz-models --peak-memory $(FUZZ_BUILD)/corpus/models $(FUZZ_BUILD)/corpus/onnx \
+	$(LIB_DIR)/medinfer-fuzz-models --peak-memory $(FUZZ_BUILD)/corpus/trees $(FUZZ_BUILD)/corpus/onnx \
 	    Fuzz/Regressions/models Tests/Fixtures/malformed Tests/Fixtures/malformed-onnx
 
 # The C API under libFuzzer alone (Fuzz/CAPI/capi_fuzz.c, against the ASan library);
