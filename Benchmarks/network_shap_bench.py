@@ -49,6 +49,7 @@ import shap  # noqa: E402
 
 import medinfer  # noqa: E402
 from icu_data import make_cohort  # noqa: E402
+from cnn_bench import read_ppm  # noqa: E402
 
 STEPS = 48
 SEED = 11
@@ -88,14 +89,6 @@ def min_time(fn, runs: int, warmup: bool = True) -> tuple[float, object]:
         result = fn()
         best = min(best, time.perf_counter() - started)
     return best, result
-
-
-def read_ppm(path: Path) -> np.ndarray:
-    data = path.read_bytes()
-    magic, w, h, maxval, rest = data.split(maxsplit=4)
-    assert magic == b"P6" and maxval == b"255"
-    w, h = int(w), int(h)
-    return np.frombuffer(rest[: w * h * 3], dtype=np.uint8).reshape(h, w, 3)
 
 
 # --------------------------------------------------------------------------------------

@@ -378,3 +378,11 @@ def parity_matrix(rng, trees, strict_less, rows=10_000, nan_fraction=0.05, allow
                   path_rows=path_rows, to_raw=to_raw, extra_values=extra_values)
     X = np.ascontiguousarray(np.concatenate([fresh, E]).astype(F32))
     return X
+
+
+def read_ppm(path) -> np.ndarray:
+    """A binary PPM (P6, 8-bit) as an [height, width, 3] uint8 array (the bundled images)."""
+    data = path.read_bytes()
+    magic, w, h, _, rest = data.split(maxsplit=4)
+    assert magic == b"P6", f"{path} is not a binary PPM"
+    return np.frombuffer(rest[: int(w) * int(h) * 3], dtype=np.uint8).reshape(int(h), int(w), 3)

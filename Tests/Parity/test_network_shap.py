@@ -534,27 +534,13 @@ def _decode_png(data: bytes) -> np.ndarray:
 # (5) agreement with shap.KernelExplainer
 # --------------------------------------------------------------------------------------
 
-def _read_ppm(path: Path) -> np.ndarray:
-    data = path.read_bytes()
-    fields, at = [], 0
-    while len(fields) < 4:  # P6, width, height, maxval, separated by whitespace
-        while data[at:at + 1].isspace():
-            at += 1
-        start = at
-        while not data[at:at + 1].isspace():
-            at += 1
-        fields.append(data[start:at])
-    width, height = int(fields[1]), int(fields[2])
-    return np.frombuffer(data, np.uint8, width * height * 3, at + 1).reshape(height, width, 3)
-
-
 @pytest.mark.parametrize("image_name", ["lesion_df_300x300", "lesion_vasc_257x333"])
 def test_regional_reruns_equal_whole_runs_on_the_skin_cnn(image_name, monkeypatch):
     """Image explanations re-run only what the changed segments reach (a crop per
     convolution); the values must equal explaining with whole runs of the network
     (MEDINFER_IMAGE_REGIONAL=0), up to float rounding. The 257x333 image goes through the
     model's own Resize, the 300x300 one does not."""
-    image = _read_ppm(ROOT / "examples" / "images" / f"{image_name}.ppm")
+    image = parity_utils.read_ppm(ROOT / "examples" / "images" / f"{image_name}.ppm")
     with medinfer.Network.load(MODELS_DIR / "skin_cnn.onnx") as network:
         regional = network.explain_image(image, grid=(8, 8), method="permutation", budget=300, seed=5)
         monkeypatch.setenv("MEDINFER_IMAGE_REGIONAL", "0")

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import onnx_graphs  # noqa: E402
+import parity_utils  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
@@ -73,15 +74,9 @@ def test_operator_family_matches_onnxruntime(family: str) -> None:
     _rows.append((family, SEEDS_PER_FAMILY, worst, "yes"))
 
 
-def _read_ppm(path: Path) -> np.ndarray:
-    data = path.read_bytes()
-    magic, w, h, _, rest = data.split(maxsplit=4)
-    return np.frombuffer(rest[: int(w) * int(h) * 3], dtype=np.uint8).reshape(int(h), int(w), 3)
-
-
 def _images() -> list[np.ndarray]:
     """The 5 bundled images plus 15 synthetic ones of assorted sizes (odd ones too)."""
-    images = [_read_ppm(p) for p in sorted((ROOT / "examples" / "images").glob("*.ppm"))]
+    images = [parity_utils.read_ppm(p) for p in sorted((ROOT / "examples" / "images").glob("*.ppm"))]
     rng = np.random.RandomState(7)
     for i in range(20 - len(images)):
         h, w = rng.randint(33, 420), rng.randint(33, 420)
