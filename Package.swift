@@ -36,7 +36,7 @@ let package = Package(
                 swiftSettings: releaseCodegen),
         // cpuid-based feature detection (Swift cannot query the CPU itself).
         .target(name: "CMedInferCPU"),
-        // GEMM micro-kernels for AVX-512 CPUs; see KernelDispatch.swift.
+        // GEMM micro-kernels and the fused LSTM step for AVX-512 CPUs; see KernelDispatch.swift.
         .target(name: "MedInferKernelsAVX512", swiftSettings: avx512Codegen),
         // The C ABI: argument validation, handles, status codes. Built into libmedinfer.so
         // with the Swift runtime linked in statically and only medinfer_* exported.
@@ -59,7 +59,7 @@ let package = Package(
         // SGEMM throughput of the GEMM kernel (Benchmarks/gemm_bench.py runs it).
         .executableTarget(name: "medinfer-bench-gemm", dependencies: ["MedInferCore"], path: "Benchmarks/Kernels",
                           swiftSettings: releaseCodegen),
-        .testTarget(name: "MedInferCoreTests", dependencies: ["MedInferCore"]),
+        .testTarget(name: "MedInferCoreTests", dependencies: ["MedInferCore", "MedInferKernelsAVX512"]),
         .testTarget(name: "MedInferTests", dependencies: ["MedInfer", "CMedInferABI"],
                     exclude: ["Fixtures"]),
     ]

@@ -35,6 +35,9 @@ final class RecurrentWeights: @unchecked Sendable {
     let resetBias: [Float]
     /// LSTM peepholes Pi, Po, Pf ([3][hidden]), or empty.
     let peepholes: [Float]
+    /// [Wᵀ; Rᵀ] of an LSTM as [hidden/16][inputSize + hidden][4][16] for the fused AVX-512
+    /// step (`lstmStep16`): nil unless the CPU has AVX-512 and hidden is a multiple of 16.
+    let lstmSlices: UnsafeMutablePointer<Float>?
 
     /// `w` is [width][inputSize], `r` [width][hidden], `bias` [2·width] (Wb then Rb) or
     /// nil, `peepholes` [3·hidden] or nil, all in ONNX gate order.
@@ -70,12 +73,28 @@ final class RecurrentWeights: @unchecked Sendable {
         projectionBias = projection
         resetBias = reset
         self.peepholes = peepholes.map { Array(UnsafeBufferPointer(start: $0, count: 3 * hidden)) } ?? []
+        if cell == .lstm && hidden % 16 == 0 && KernelDispatch.instructionSet == .avx512 {
+            let depth = inputSize + hidden
+            let slices = UnsafeMutablePointer<Float>.allocate(capacity: depth * width)
+            for s in 0 ..< hidden / 16 {
+                for k in 0 ..< depth {
+                    let row = k < inputSize ? inputWeights + k * width : recurrentWeights + (k - inputSize) * width
+                    for gate in 0 ..< 4 {
+                        (slices + ((s * depth + k) * 4 + gate) * 16).initialize(from: row + gate * hidden + s * 16, count: 16)
+                    }
+                }
+            }
+            lstmSlices = slices
+        } else {
+            lstmSlices = nil
+        }
     }
 
     deinit {
         inputWeights.deallocate()
         recurrentWeights.deallocate()
         recurrentPanels.deallocate()
+        lstmSlices?.deallocate()
     }
 }
 

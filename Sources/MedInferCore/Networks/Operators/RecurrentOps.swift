@@ -1,3 +1,5 @@
+import MedInferKernelsAVX512
+
 /// LSTM and GRU (ONNX semantics, every attribute exporters write: direction, layout,
 /// linear_before_reset, sequence_lens, initial_h/initial_c, peepholes, clip). One step runs
 /// a whole layer: the input projection of all time steps as one GEMM per direction, then the
@@ -67,17 +69,23 @@ final class RecurrentLayerStep: NetworkStep {
                 return v.isNaN ? 0 : Int(Swift.max(0, Swift.min(Float(steps), v)))
             }
         }
+        // The fused AVX-512 step covers LSTMs without peepholes or clipping.
+        let fusedLSTM = !clip.isFinite && directions.allSatisfy { $0.peepholes.isEmpty }
+        var active = [UInt8](repeating: 1, count: batch)
         for (d, weights) in directions.enumerated() {
             let hidden = weights.hidden, width = weights.width
             let projection = scratch
             let recurrent = projection + steps * batch * width
-            let h = recurrent + batch * width
+            var h = recurrent + batch * width
             let c = h + batch * hidden
             let gates = c + batch * hidden           // GRU z, r: [batch][2·hidden]
             let resetHidden = gates + 2 * batch * hidden  // GRU (r ⊙ h): [batch][hidden]
+            var hNext = resetHidden + batch * hidden  // the fused LSTM step's output h
 
             // Input projection of every step: rows in X's own order (t·B + b, or b·T + t).
-            weights.projectionBias.withUnsafeBufferPointer { bias in
+            // (The fused LSTM step projects each step itself.)
+            let fused = weights.lstmSlices != nil && fusedLSTM
+            if !fused { weights.projectionBias.withUnsafeBufferPointer { bias in
                 if steps * batch < Self.gemmRows {
                     SmallRowsGemm.multiply(rows: steps * batch, a: x, lda: weights.inputSize, depth: weights.inputSize,
                                            b: weights.inputWeights, ldb: width, panels: nil, columns: 0 ..< width,
@@ -89,7 +97,7 @@ final class RecurrentLayerStep: NetworkStep {
                               b: StridedMatrixB(base: weights.inputWeights, rowStride: width, colStride: 1),
                               c: projection, ldc: width,
                               epilogue: Gemm.Epilogue(columnBias: bias.baseAddress), workspace: workspace)
-            }
+            } }
             // Initial state.
             for b in 0 ..< batch {
                 if let s = slots.stateH {
@@ -111,6 +119,21 @@ final class RecurrentLayerStep: NetworkStep {
             for s in 0 ..< steps {
                 let t = reversed[d] ? steps - 1 - s : s
                 let projectionRow = { (b: Int) in projection + (self.batchMajor ? b * self.steps + t : t * self.batch + b) * width }
+                if let slices = weights.lstmSlices, fusedLSTM {
+                    if let lengths { for b in 0 ..< batch { active[b] = t < lengths[b] ? 1 : 0 } }
+                    active.withUnsafeBufferPointer { mask in
+                        weights.projectionBias.withUnsafeBufferPointer { bias in
+                            lstmStep16(rows: batch, inputSize: weights.inputSize, hidden: hidden,
+                                       x: x + (batchMajor ? t : t * batch) * weights.inputSize,
+                                       xStride: (batchMajor ? steps : 1) * weights.inputSize,
+                                       h: h, slices: slices, bias: bias.baseAddress!, c: c, hNext: hNext,
+                                       active: lengths == nil ? nil : mask.baseAddress)
+                        }
+                    }
+                    swap(&h, &hNext)
+                    copyOutputs(t: t, d: d, h: h, hidden: hidden, lengths: lengths, y: y)
+                    continue
+                }
                 // Columns that multiply h directly: all, or z and r for a GRU without linear-before-reset.
                 product(rows: batch, h: h, hidden: hidden, weights: weights, packed: weights.packedRecurrent,
                         columnOffset: 0, out: recurrent, ldo: width)
@@ -144,18 +167,7 @@ final class RecurrentLayerStep: NetworkStep {
                         }
                     }
                 }
-                if let y {
-                    for b in 0 ..< batch {
-                        let row = y + yOffset(t, d, b, hidden: hidden)
-                        if lengths.map({ t < $0[b] }) ?? true {
-                            row.update(from: h + b * hidden, count: hidden)
-                        } else if padWithLastStep && !reversed[d] {
-                            row.update(from: h + b * hidden, count: hidden)  // the state stopped at the last step
-                        } else {
-                            row.update(repeating: 0, count: hidden)
-                        }
-                    }
-                }
+                copyOutputs(t: t, d: d, h: h, hidden: hidden, lengths: lengths, y: y)
             }
             if let y, let lengths, padWithLastStep, reversed[d] {
                 // A reverse pass reaches a sequence's last step first; repeat its output.
@@ -169,6 +181,22 @@ final class RecurrentLayerStep: NetworkStep {
                 if let s = slots.yC { (table[s] + stateOffset(d, b, hidden: hidden)).update(from: c + b * hidden, count: hidden) }
                 if let s = slots.stateH { (table[s] + (d * batch + b) * hidden).update(from: h + b * hidden, count: hidden) }
                 if let s = slots.stateC { (table[s] + (d * batch + b) * hidden).update(from: c + b * hidden, count: hidden) }
+            }
+        }
+    }
+
+    /// Step t's h into Y (when the graph reads Y).
+    @inline(__always)
+    private func copyOutputs(t: Int, d: Int, h: UnsafePointer<Float>, hidden: Int, lengths: [Int]?, y: UnsafeMutablePointer<Float>?) {
+        guard let y else { return }
+        for b in 0 ..< batch {
+            let row = y + yOffset(t, d, b, hidden: hidden)
+            if lengths.map({ t < $0[b] }) ?? true {
+                row.update(from: h + b * hidden, count: hidden)
+            } else if padWithLastStep && !reversed[d] {
+                row.update(from: h + b * hidden, count: hidden)  // the state stopped at the last step
+            } else {
+                row.update(repeating: 0, count: hidden)
             }
         }
     }

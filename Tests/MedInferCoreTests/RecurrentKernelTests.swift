@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import MedInferCore
+@testable import MedInferKernelsAVX512
+
+/// The gate functions against libm, and the fused AVX-512 LSTM step against the unfused
+/// cell (projection, h·Rᵀ, `Recurrent.lstmCell`) on awkward batch sizes, with ended rows.
+@Suite struct RecurrentKernelTests {
+    static let samples: [Float] = (0 ... 4000).map { Float($0 - 2000) / 50 } + [-200, -88.5, 88.5, 200, .infinity, -.infinity]
+
+    @Test func sigmoidAndTanhAreWithinOneMillionthOfLibm() {
+        for x in Self.samples {
+            let sigmoid = 1 / (1 + Foundation.exp(-Double(x))), tanh = Foundation.tanh(Double(x))
+            #expect(abs(Double(VectorMath.sigmoid(x)) - sigmoid) <= 1e-6, "sigmoid(\(x))")
+            #expect(abs(Double(VectorMath.tanh(x)) - tanh) <= 1e-6, "tanh(\(x))")
+        }
+        #expect(VectorMath.sigmoid(Float.nan).isNaN && VectorMath.tanh(Float.nan).isNaN)
+    }
+
+    @Test func sixteenLaneExpMatchesTheEightLaneOne() throws {
+        try #require(KernelDispatch.instructionSet == .avx512, "needs AVX-512")
+        for start in stride(from: 0, to: Self.samples.count - 16, by: 16) {
+            let lanes = SIMD16<Float>(Self.samples[start ..< start + 16])
+            let wide = VectorMath16.exp(lanes)
+            let narrow = SIMD16(lowHalf: VectorMath.exp(lanes.lowHalf), highHalf: VectorMath.exp(lanes.highHalf))
+            for lane in 0 ..< 16 { #expect(wide[lane] == narrow[lane], "exp(\(lanes[lane]))") }
+        }
+    }
+
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23)
+        }
+        mutating func array(_ n: Int, scale: Float = 1) -> [Float] { (0 ..< n).map { _ in next() * scale } }
+    }
+
+    @Test(arguments: [(1, 16, 3), (4, 32, 8), (7, 16, 1), (9, 48, 5)])
+    func fusedStepMatchesTheUnfusedCell(rows: Int, hidden: Int, inputSize: Int) throws {
+        try #require(KernelDispatch.instructionSet == .avx512, "needs AVX-512")
+        var g = Generator(state: UInt64(rows * 1000 + hidden))
+        let width = 4 * hidden
+        let w = g.array(width * inputSize), r = g.array(width * hidden, scale: 0.5), bias = g.array(2 * width)
+        let weights = w.withUnsafeBufferPointer { wp in r.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in
+            RecurrentWeights(cell: .lstm, hidden: hidden, inputSize: inputSize, w: wp.baseAddress!, r: rp.baseAddress!,
+                             bias: bp.baseAddress!, peepholes: nil)
+        } } }
+        let slices = try #require(weights.lstmSlices)
+        // Inputs of 3 rows per row (stride), large values included to reach saturation.
+        let xStride = 3 * inputSize
+        let x = g.array(rows * xStride, scale: 4), h = g.array(rows * hidden), c0 = g.array(rows * hidden, scale: 3)
+        let active: [UInt8] = (0 ..< rows).map { $0 % 3 == 2 ? 0 : 1 }
+
+        var expectedC = c0, expectedH = h
+        for b in 0 ..< rows where active[b] != 0 {
+            var projection = weights.projectionBias, recurrent = [Float](repeating: 0, count: width)
+            for j in 0 ..< width {
+                for k in 0 ..< inputSize { projection[j] += x[b * xStride + k] * weights.inputWeights[k * width + j] }
+                for k in 0 ..< hidden { recurrent[j] += h[b * hidden + k] * weights.recurrentWeights[k * width + j] }
+            }
+            expectedC.withUnsafeMutableBufferPointer { cp in expectedH.withUnsafeMutableBufferPointer { hp in
+                Recurrent.lstmCell(hidden: hidden, projection: projection, recurrent: recurrent, peepholes: nil, clip: .infinity,
+                                   c: cp.baseAddress! + b * hidden, h: hp.baseAddress! + b * hidden)
+            } }
+        }
+
+        var c = c0, hNext = [Float](repeating: .nan, count: rows * hidden + 1)
+        hNext[rows * hidden] = 12345
+        weights.projectionBias.withUnsafeBufferPointer { bp in
+            lstmStep16(rows: rows, inputSize: inputSize, hidden: hidden, x: x, xStride: xStride, h: h, slices: slices,
+                       bias: bp.baseAddress!, c: &c, hNext: &hNext, active: active)
+        }
+        for i in 0 ..< rows * hidden {
+            #expect(abs(c[i] - expectedC[i]) <= 2e-6 * max(1, abs(expectedC[i])), "c[\(i)]")
+            #expect(abs(hNext[i] - expectedH[i]) <= 2e-6, "h[\(i)]")
+        }
+        #expect(hNext[rows * hidden] == 12345, "wrote past hNext")
+    }
+}
