@@ -3,8 +3,9 @@ import Testing
 @testable import MedInferCore
 @testable import MedInferKernelsAVX512
 
-/// The gate functions against libm, and the fused AVX-512 LSTM step against the unfused
-/// cell (projection, h·Rᵀ, `Recurrent.lstmCell`) on awkward batch sizes, with ended rows.
+/// The gate functions against libm, and the fused AVX-512 LSTM and GRU steps against the
+/// unfused cells (projection, h·Rᵀ, `Recurrent.lstmCell` / `gruGates` + `gruUpdate`) on
+/// awkward batch sizes, with ended rows.
 @Suite struct RecurrentKernelTests {
     static let samples: [Float] = (0 ... 4000).map { Float($0 - 2000) / 50 } + [-200, -88.5, 88.5, 200, .infinity, -.infinity]
 
@@ -46,7 +47,7 @@ import Testing
             RecurrentWeights(cell: .lstm, hidden: hidden, inputSize: inputSize, w: wp.baseAddress!, r: rp.baseAddress!,
                              bias: bp.baseAddress!, peepholes: nil)
         } } }
-        let slices = try #require(weights.lstmSlices)
+        let slices = try #require(weights.fusedSlices)
         // Inputs of 3 rows per row (stride), large values included to reach saturation.
         let xStride = 3 * inputSize
         let x = g.array(rows * xStride, scale: 4), h = g.array(rows * hidden), c0 = g.array(rows * hidden, scale: 3)
@@ -75,6 +76,46 @@ import Testing
             #expect(abs(c[i] - expectedC[i]) <= 2e-6 * max(1, abs(expectedC[i])), "c[\(i)]")
             #expect(abs(hNext[i] - expectedH[i]) <= 2e-6, "h[\(i)]")
         }
+        #expect(hNext[rows * hidden] == 12345, "wrote past hNext")
+    }
+
+    @Test(arguments: [(1, 16, 3), (4, 32, 8), (6, 16, 1), (9, 48, 5)])
+    func fusedGRUStepMatchesTheUnfusedCell(rows: Int, hidden: Int, inputSize: Int) throws {
+        try #require(KernelDispatch.instructionSet == .avx512, "needs AVX-512")
+        var g = Generator(state: UInt64(rows * 77 + hidden))
+        let width = 3 * hidden
+        let w = g.array(width * inputSize), r = g.array(width * hidden, scale: 0.5), bias = g.array(2 * width)
+        let weights = w.withUnsafeBufferPointer { wp in r.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in
+            RecurrentWeights(cell: .gru(linearBeforeReset: true), hidden: hidden, inputSize: inputSize, w: wp.baseAddress!,
+                             r: rp.baseAddress!, bias: bp.baseAddress!, peepholes: nil)
+        } } }
+        let slices = try #require(weights.fusedSlices)
+        let xStride = 2 * inputSize
+        let x = g.array(rows * xStride, scale: 4), h = g.array(rows * hidden)
+        let active: [UInt8] = (0 ..< rows).map { $0 % 4 == 1 ? 0 : 1 }
+
+        var expected = h
+        for b in 0 ..< rows where active[b] != 0 {
+            var projection = weights.projectionBias, recurrent = [Float](repeating: 0, count: width)
+            for j in 0 ..< width {
+                for k in 0 ..< inputSize { projection[j] += x[b * xStride + k] * weights.inputWeights[k * width + j] }
+                for k in 0 ..< hidden { recurrent[j] += h[b * hidden + k] * weights.recurrentWeights[k * width + j] }
+            }
+            var gates = [Float](repeating: 0, count: 2 * hidden)
+            Recurrent.gruGates(hidden: hidden, projection: projection, recurrent: recurrent, clip: .infinity, gates: &gates)
+            expected.withUnsafeMutableBufferPointer { hp in
+                Recurrent.gruUpdate(hidden: hidden, projection: projection, gates: gates, hiddenProduct: Array(recurrent[(2 * hidden)...]),
+                                    resetBias: weights.resetBias, clip: .infinity, h: hp.baseAddress! + b * hidden)
+            }
+        }
+
+        var hNext = [Float](repeating: .nan, count: rows * hidden + 1)
+        hNext[rows * hidden] = 12345
+        weights.projectionBias.withUnsafeBufferPointer { bp in
+            gruStep16(rows: rows, inputSize: inputSize, hidden: hidden, x: x, xStride: xStride, h: h, slices: slices,
+                      bias: bp.baseAddress!, resetBias: weights.resetBias, hNext: &hNext, active: active)
+        }
+        for i in 0 ..< rows * hidden { #expect(abs(hNext[i] - expected[i]) <= 2e-6, "h[\(i)]") }
         #expect(hNext[rows * hidden] == 12345, "wrote past hNext")
     }
 }

@@ -35,9 +35,10 @@ final class RecurrentWeights: @unchecked Sendable {
     let resetBias: [Float]
     /// LSTM peepholes Pi, Po, Pf ([3][hidden]), or empty.
     let peepholes: [Float]
-    /// [Wᵀ; Rᵀ] of an LSTM as [hidden/16][inputSize + hidden][4][16] for the fused AVX-512
-    /// step (`lstmStep16`): nil unless the CPU has AVX-512 and hidden is a multiple of 16.
-    let lstmSlices: UnsafeMutablePointer<Float>?
+    /// [Wᵀ; Rᵀ] as [hidden/16][inputSize + hidden][gates][16] for the fused AVX-512 steps
+    /// (`lstmStep16`, `gruStep16`): nil unless the CPU has AVX-512, hidden is a multiple of
+    /// 16 and the cell is an LSTM or a linear-before-reset GRU.
+    let fusedSlices: UnsafeMutablePointer<Float>?
 
     /// `w` is [width][inputSize], `r` [width][hidden], `bias` [2·width] (Wb then Rb) or
     /// nil, `peepholes` [3·hidden] or nil, all in ONNX gate order.
@@ -73,20 +74,21 @@ final class RecurrentWeights: @unchecked Sendable {
         projectionBias = projection
         resetBias = reset
         self.peepholes = peepholes.map { Array(UnsafeBufferPointer(start: $0, count: 3 * hidden)) } ?? []
-        if cell == .lstm && hidden % 16 == 0 && KernelDispatch.instructionSet == .avx512 {
-            let depth = inputSize + hidden
+        let fusable = cell == .lstm || cell == .gru(linearBeforeReset: true)
+        if fusable && hidden % 16 == 0 && KernelDispatch.instructionSet == .avx512 {
+            let depth = inputSize + hidden, gates = width / hidden
             let slices = UnsafeMutablePointer<Float>.allocate(capacity: depth * width)
             for s in 0 ..< hidden / 16 {
                 for k in 0 ..< depth {
                     let row = k < inputSize ? inputWeights + k * width : recurrentWeights + (k - inputSize) * width
-                    for gate in 0 ..< 4 {
-                        (slices + ((s * depth + k) * 4 + gate) * 16).initialize(from: row + gate * hidden + s * 16, count: 16)
+                    for gate in 0 ..< gates {
+                        (slices + ((s * depth + k) * gates + gate) * 16).initialize(from: row + gate * hidden + s * 16, count: 16)
                     }
                 }
             }
-            lstmSlices = slices
+            fusedSlices = slices
         } else {
-            lstmSlices = nil
+            fusedSlices = nil
         }
     }
 
@@ -94,7 +96,7 @@ final class RecurrentWeights: @unchecked Sendable {
         inputWeights.deallocate()
         recurrentWeights.deallocate()
         recurrentPanels.deallocate()
-        lstmSlices?.deallocate()
+        fusedSlices?.deallocate()
     }
 }
 

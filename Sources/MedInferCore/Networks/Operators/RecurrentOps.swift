@@ -69,8 +69,8 @@ final class RecurrentLayerStep: NetworkStep {
                 return v.isNaN ? 0 : Int(Swift.max(0, Swift.min(Float(steps), v)))
             }
         }
-        // The fused AVX-512 step covers LSTMs without peepholes or clipping.
-        let fusedLSTM = !clip.isFinite && directions.allSatisfy { $0.peepholes.isEmpty }
+        // The fused AVX-512 steps cover cells without peepholes or clipping.
+        let fusable = !clip.isFinite && directions.allSatisfy { $0.peepholes.isEmpty }
         var active = [UInt8](repeating: 1, count: batch)
         for (d, weights) in directions.enumerated() {
             let hidden = weights.hidden, width = weights.width
@@ -84,8 +84,7 @@ final class RecurrentLayerStep: NetworkStep {
 
             // Input projection of every step: rows in X's own order (t·B + b, or b·T + t).
             // (The fused LSTM step projects each step itself.)
-            let fused = weights.lstmSlices != nil && fusedLSTM
-            if !fused { weights.projectionBias.withUnsafeBufferPointer { bias in
+            if weights.fusedSlices == nil || !fusable { weights.projectionBias.withUnsafeBufferPointer { bias in
                 if steps * batch < Self.gemmRows {
                     SmallRowsGemm.multiply(rows: steps * batch, a: x, lda: weights.inputSize, depth: weights.inputSize,
                                            b: weights.inputWeights, ldb: width, panels: nil, columns: 0 ..< width,
@@ -119,15 +118,23 @@ final class RecurrentLayerStep: NetworkStep {
             for s in 0 ..< steps {
                 let t = reversed[d] ? steps - 1 - s : s
                 let projectionRow = { (b: Int) in projection + (self.batchMajor ? b * self.steps + t : t * self.batch + b) * width }
-                if let slices = weights.lstmSlices, fusedLSTM {
+                if let slices = weights.fusedSlices, fusable {
                     if let lengths { for b in 0 ..< batch { active[b] = t < lengths[b] ? 1 : 0 } }
+                    let stepX = x + (batchMajor ? t : t * batch) * weights.inputSize
+                    let xStride = (batchMajor ? steps : 1) * weights.inputSize
                     active.withUnsafeBufferPointer { mask in
+                        let rowsActive = lengths == nil ? nil : mask.baseAddress
                         weights.projectionBias.withUnsafeBufferPointer { bias in
-                            lstmStep16(rows: batch, inputSize: weights.inputSize, hidden: hidden,
-                                       x: x + (batchMajor ? t : t * batch) * weights.inputSize,
-                                       xStride: (batchMajor ? steps : 1) * weights.inputSize,
-                                       h: h, slices: slices, bias: bias.baseAddress!, c: c, hNext: hNext,
-                                       active: lengths == nil ? nil : mask.baseAddress)
+                            if weights.cell == .lstm {
+                                lstmStep16(rows: batch, inputSize: weights.inputSize, hidden: hidden, x: stepX, xStride: xStride,
+                                           h: h, slices: slices, bias: bias.baseAddress!, c: c, hNext: hNext, active: rowsActive)
+                            } else {
+                                weights.resetBias.withUnsafeBufferPointer { resetBias in
+                                    gruStep16(rows: batch, inputSize: weights.inputSize, hidden: hidden, x: stepX, xStride: xStride,
+                                              h: h, slices: slices, bias: bias.baseAddress!, resetBias: resetBias.baseAddress!,
+                                              hNext: hNext, active: rowsActive)
+                                }
+                            }
                         }
                     }
                     swap(&h, &hNext)
