@@ -35,27 +35,47 @@ public func gruStep16(rows: Int, inputSize: Int, hidden: Int, x: UnsafePointer<F
 }
 
 /// What differs between the cells: the product of one tile (`four`, `one`), writing
-/// pre-activations [row][4][16] to the tile buffer, and the cell update on them.
+/// pre-activations [item][4][16] to the tile buffer, and the cell update on them.
 protocol FusedCell {
     static var gates: Int { get }
     func four(_ tile: Tile, row: Int)
     func one(_ tile: Tile, row: Int, into slot: Int)
-    func update(_ tile: Tile, rows: Int, firstRow: Int, slice: Int, hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?)
+    /// The cell on buffer items 0 ..< `items`, whose state (c, h, hNext) is at
+    /// `first + item·stride`; an item whose `active` byte is 0 is skipped.
+    func update(_ tile: Tile, items: Int, first: Int, stride: Int, hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?)
 }
 
 @inline(always)
 func fusedStep<Cell: FusedCell>(_ cell: Cell, rows: Int, inputSize: Int, hidden: Int, x: UnsafePointer<Float>, xStride: Int,
                                 h: UnsafePointer<Float>, slices: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                 hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?) {
-    let depth = inputSize &+ hidden
+    let depth = inputSize &+ hidden, sliceCount = hidden / 16
+    func tile(_ s: Int, _ buffer: UnsafeMutableRawPointer) -> Tile {
+        Tile(inputSize: inputSize, hidden: hidden, x: x, xStride: xStride, h: h,
+             panel: UnsafeRawPointer(slices + s &* depth &* Cell.gates &* 16),
+             bias: UnsafeRawPointer(bias + s &* 16), slice: s, buffer: buffer)
+    }
     // Pre-activations pass from the product to the cell through this buffer
-    // ([4 rows][4 values][16]) and separate functions: compiled as one, LLVM split the
+    // ([item][4 values][16]) and separate functions: compiled as one, LLVM split the
     // accumulators into 128-bit pieces and spilled them (3x slower).
-    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 16) { buffer in
-        for s in 0 ..< hidden / 16 {
-            let tile = Tile(inputSize: inputSize, hidden: hidden, x: x, xStride: xStride, h: h,
-                            panel: UnsafeRawPointer(slices + s &* depth &* Cell.gates &* 16),
-                            bias: UnsafeRawPointer(bias + s &* 16), slice: s, buffer: UnsafeMutableRawPointer(buffer.baseAddress!))
+    withUnsafeTemporaryAllocation(of: SIMD16<Float>.self, capacity: 4 &* max(4, sliceCount)) { storage in
+        let buffer = UnsafeMutableRawPointer(storage.baseAddress!)
+        if rows < 4 {
+            // A row at a time, every slice's product first, then one update over all
+            // slices: independent chains for the core to overlap (a stream's step).
+            for row in 0 ..< rows {
+                let offset = row &* hidden
+                if let active, active[row] == 0 {
+                    (hNext + offset).update(from: h + offset, count: hidden)   // an ended sequence keeps its state
+                    continue
+                }
+                for s in 0 ..< sliceCount { cell.one(tile(s, buffer), row: row, into: s) }
+                cell.update(tile(0, buffer), items: sliceCount, first: offset, stride: 16, hNext: hNext, active: nil)
+            }
+            return
+        }
+        for s in 0 ..< sliceCount {
+            let tile = tile(s, buffer)
             var r = 0
             while r < rows {
                 let count = min(4, rows &- r)
@@ -64,7 +84,8 @@ func fusedStep<Cell: FusedCell>(_ cell: Cell, rows: Int, inputSize: Int, hidden:
                 } else {
                     for row in 0 ..< count { cell.one(tile, row: r &+ row, into: row) }
                 }
-                cell.update(tile, rows: count, firstRow: r, slice: s, hNext: hNext, active: active.map { $0 + r })
+                cell.update(tile, items: count, first: r &* hidden &+ s &* 16, stride: hidden, hNext: hNext,
+                            active: active.map { $0 + r })
                 if let active {
                     for row in r ..< r &+ count where active[row] == 0 {
                         let keep = row &* hidden &+ s &* 16
@@ -163,25 +184,15 @@ struct LSTMCell: FusedCell {
         tile.store(i3, o3, f3, g3, slot: 3)
     }
 
-    /// One row (a batch's remainder after fours). Even and odd depths go to separate
-    /// accumulators: eight FMA chains, so that a single row is not bound by FMA latency.
+    /// One row (a batch's remainder after fours, or a stream's step). Each value is summed
+    /// in the same order as in `four`, so a sequence's result does not depend on where in
+    /// the batch it sits (explanations compare runs of different batch shapes bit for bit).
     @inline(never)
     func one(_ tile: Tile, row: Int, into slot: Int) {
         var i = tile.bias(0), o = tile.bias(1), f = tile.bias(2), g = tile.bias(3)
-        var i1 = V(), o1 = V(), f1 = V(), g1 = V()
         var w = tile.panel
         @inline(always) func accumulate(_ a: UnsafePointer<Float>, count: Int) {
-            var k = 0
-            while k &+ 2 <= count {
-                let u = V(repeating: a[k]), v = V(repeating: a[k &+ 1])
-                i = i.addingProduct(u, Tile.load(w, 0)); o = o.addingProduct(u, Tile.load(w, 64))
-                f = f.addingProduct(u, Tile.load(w, 128)); g = g.addingProduct(u, Tile.load(w, 192))
-                i1 = i1.addingProduct(v, Tile.load(w, 256)); o1 = o1.addingProduct(v, Tile.load(w, 320))
-                f1 = f1.addingProduct(v, Tile.load(w, 384)); g1 = g1.addingProduct(v, Tile.load(w, 448))
-                w += 512
-                k &+= 2
-            }
-            if k < count {
+            for k in 0 ..< count {
                 let u = V(repeating: a[k])
                 i = i.addingProduct(u, Tile.load(w, 0)); o = o.addingProduct(u, Tile.load(w, 64))
                 f = f.addingProduct(u, Tile.load(w, 128)); g = g.addingProduct(u, Tile.load(w, 192))
@@ -190,7 +201,7 @@ struct LSTMCell: FusedCell {
         }
         accumulate(tile.x + row &* tile.xStride, count: tile.inputSize)
         accumulate(tile.h + row &* tile.hidden, count: tile.hidden)
-        tile.store(i + i1, o + o1, f + f1, g + g1, slot: slot)
+        tile.store(i, o, f, g, slot: slot)
     }
 
     /// c = σ(f)·c + σ(i)·tanh(g); h = σ(o)·tanh(c), as
@@ -200,21 +211,20 @@ struct LSTMCell: FusedCell {
     /// independent chains: one pass per cell made each a chain of two exp-and-divide
     /// rounds that the core could not overlap.
     @inline(never)
-    func update(_ tile: Tile, rows: Int, firstRow: Int, slice: Int, hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?) {
-        let hidden = tile.hidden, offset = firstRow &* hidden &+ slice &* 16
-        for row in 0 ..< rows {
+    func update(_ tile: Tile, items: Int, first: Int, stride: Int, hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?) {
+        for row in 0 ..< items {
             if let active, active[row] == 0 { continue }
-            let cRaw = UnsafeMutableRawPointer(c + (offset &+ row &* hidden))
+            let cRaw = UnsafeMutableRawPointer(c + (first &+ row &* stride))
             let forget = GateMath.sigmoidDenominator(tile.value(slot: row, 2))
             let (tg, gDenominator) = GateMath.tanhParts(tile.value(slot: row, 3))
             let input = GateMath.sigmoidDenominator(tile.value(slot: row, 0)) * gDenominator
             cRaw.storeBytes(of: (cRaw.loadUnaligned(as: V.self) * input + tg * forget) / (forget * input), as: V.self)
         }
-        for row in 0 ..< rows {
+        for row in 0 ..< items {
             if let active, active[row] == 0 { continue }
-            let (tc, cDenominator) = GateMath.tanhParts(UnsafeRawPointer(c + (offset &+ row &* hidden)).loadUnaligned(as: V.self))
+            let (tc, cDenominator) = GateMath.tanhParts(UnsafeRawPointer(c + (first &+ row &* stride)).loadUnaligned(as: V.self))
             let h = tc / (GateMath.sigmoidDenominator(tile.value(slot: row, 1)) * cDenominator)
-            UnsafeMutableRawPointer(hNext + (offset &+ row &* hidden)).storeBytes(of: h, as: V.self)
+            UnsafeMutableRawPointer(hNext + (first &+ row &* stride)).storeBytes(of: h, as: V.self)
         }
     }
 }
@@ -271,6 +281,7 @@ struct GRUCell: FusedCell {
         tile.store(z3, r3, x3, h3, slot: 3)
     }
 
+    /// One row, summed in the same order as `four` (see LSTMCell.one).
     @inline(never)
     func one(_ tile: Tile, row: Int, into slot: Int) {
         var z = tile.bias(0), r = tile.bias(1), x = tile.bias(2), n = resetSlice(tile)
@@ -294,20 +305,19 @@ struct GRUCell: FusedCell {
     /// h' = (1 − z)·n + z·h = n + (h − n)/Z, Z = 1 + e_z: three divisions per cell, in two
     /// passes (n, then h').
     @inline(never)
-    func update(_ tile: Tile, rows: Int, firstRow: Int, slice: Int, hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?) {
-        let hidden = tile.hidden, offset = firstRow &* hidden &+ slice &* 16
-        for row in 0 ..< rows {
+    func update(_ tile: Tile, items: Int, first: Int, stride: Int, hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?) {
+        for row in 0 ..< items {
             if let active, active[row] == 0 { continue }
             let reset = GateMath.sigmoidDenominator(tile.value(slot: row, 1))
             let (tn, nDenominator) = GateMath.tanhParts(tile.value(slot: row, 2) + tile.value(slot: row, 3) / reset)
             tile.buffer.storeBytes(of: tn / nDenominator, toByteOffset: row &* 256 &+ 128, as: V.self)
         }
-        for row in 0 ..< rows {
+        for row in 0 ..< items {
             if let active, active[row] == 0 { continue }
             let n = tile.value(slot: row, 2)
             let update = GateMath.sigmoidDenominator(tile.value(slot: row, 0))
-            let previous = UnsafeRawPointer(tile.h + (offset &+ row &* hidden)).loadUnaligned(as: V.self)
-            UnsafeMutableRawPointer(hNext + (offset &+ row &* hidden)).storeBytes(of: n + (previous - n) / update, as: V.self)
+            let previous = UnsafeRawPointer(tile.h + (first &+ row &* stride)).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(hNext + (first &+ row &* stride)).storeBytes(of: n + (previous - n) / update, as: V.self)
         }
     }
 }

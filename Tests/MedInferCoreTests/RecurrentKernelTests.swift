@@ -77,6 +77,17 @@ import Testing
             #expect(abs(hNext[i] - expectedH[i]) <= 2e-6, "h[\(i)]")
         }
         #expect(hNext[rows * hidden] == 12345, "wrote past hNext")
+        // Bit for bit the same when each row is stepped alone (a row's place in the batch
+        // decides whether a four-row tile or the one-row path computes it).
+        for b in 0 ..< rows where active[b] != 0 {
+            var cAlone = Array(c0[(b * hidden) ..< ((b + 1) * hidden)]), hAlone = [Float](repeating: .nan, count: hidden)
+            weights.projectionBias.withUnsafeBufferPointer { bp in
+                lstmStep16(rows: 1, inputSize: inputSize, hidden: hidden, x: Array(x[(b * xStride)...]), xStride: xStride,
+                           h: Array(h[(b * hidden)...]), slices: slices, bias: bp.baseAddress!, c: &cAlone, hNext: &hAlone, active: nil)
+            }
+            #expect(cAlone == Array(c[(b * hidden) ..< ((b + 1) * hidden)]) && hAlone == Array(hNext[(b * hidden) ..< ((b + 1) * hidden)]),
+                    "row \(b) alone differs from row \(b) in a batch of \(rows)")
+        }
     }
 
     @Test(arguments: [(1, 16, 3), (4, 32, 8), (6, 16, 1), (9, 48, 5)])
