@@ -35,6 +35,16 @@ import Testing
             return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23)
         }
         mutating func array(_ n: Int, scale: Float = 1) -> [Float] { (0 ..< n).map { _ in next() * scale } }
+
+        /// Random weights of a cell (recurrent ones halved, so that h stays in range).
+        mutating func weights(_ cell: RecurrentWeights.Cell, hidden: Int, inputSize: Int) -> RecurrentWeights {
+            let width = (cell == .lstm ? 4 : 3) * hidden
+            let w = array(width * inputSize), r = array(width * hidden, scale: 0.5), bias = array(2 * width)
+            return w.withUnsafeBufferPointer { wp in r.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in
+                RecurrentWeights(cell: cell, hidden: hidden, inputSize: inputSize, w: wp.baseAddress!, r: rp.baseAddress!,
+                                 bias: bp.baseAddress!, peepholes: nil)
+            } } }
+        }
     }
 
     @Test(arguments: [(1, 16, 3), (4, 32, 8), (7, 16, 1), (9, 48, 5)])
@@ -42,11 +52,7 @@ import Testing
         try #require(KernelDispatch.instructionSet == .avx512, "needs AVX-512")
         var g = Generator(state: UInt64(rows * 1000 + hidden))
         let width = 4 * hidden
-        let w = g.array(width * inputSize), r = g.array(width * hidden, scale: 0.5), bias = g.array(2 * width)
-        let weights = w.withUnsafeBufferPointer { wp in r.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in
-            RecurrentWeights(cell: .lstm, hidden: hidden, inputSize: inputSize, w: wp.baseAddress!, r: rp.baseAddress!,
-                             bias: bp.baseAddress!, peepholes: nil)
-        } } }
+        let weights = g.weights(.lstm, hidden: hidden, inputSize: inputSize)
         let slices = try #require(weights.fusedSlices)
         // Inputs of 3 rows per row (stride), large values included to reach saturation.
         let xStride = 3 * inputSize
@@ -95,11 +101,7 @@ import Testing
         try #require(KernelDispatch.instructionSet == .avx512, "needs AVX-512")
         var g = Generator(state: UInt64(rows * 77 + hidden))
         let width = 3 * hidden
-        let w = g.array(width * inputSize), r = g.array(width * hidden, scale: 0.5), bias = g.array(2 * width)
-        let weights = w.withUnsafeBufferPointer { wp in r.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in
-            RecurrentWeights(cell: .gru(linearBeforeReset: true), hidden: hidden, inputSize: inputSize, w: wp.baseAddress!,
-                             r: rp.baseAddress!, bias: bp.baseAddress!, peepholes: nil)
-        } } }
+        let weights = g.weights(.gru(linearBeforeReset: true), hidden: hidden, inputSize: inputSize)
         let slices = try #require(weights.fusedSlices)
         let xStride = 2 * inputSize
         let x = g.array(rows * xStride, scale: 4), h = g.array(rows * hidden)
