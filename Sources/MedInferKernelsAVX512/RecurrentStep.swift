@@ -40,6 +40,9 @@ protocol FusedCell {
     static var gates: Int { get }
     func four(_ tile: Tile, row: Int)
     func one(_ tile: Tile, row: Int, into slot: Int)
+    /// One row over two slices (`tile`'s and the next), into slots `slot` and `slot` + 1:
+    /// twice the independent FMA chains of `one`, for a batch of one.
+    func pair(_ tile: Tile, _ next: Tile, row: Int, into slot: Int)
     /// The cell on buffer items 0 ..< `items`, whose state (c, h, hNext) is at
     /// `first + item·stride`; an item whose `active` byte is 0 is skipped.
     func update(_ tile: Tile, items: Int, first: Int, stride: Int, hNext: UnsafeMutablePointer<Float>, active: UnsafePointer<UInt8>?)
@@ -69,7 +72,12 @@ func fusedStep<Cell: FusedCell>(_ cell: Cell, rows: Int, inputSize: Int, hidden:
                     (hNext + offset).update(from: h + offset, count: hidden)   // an ended sequence keeps its state
                     continue
                 }
-                for s in 0 ..< sliceCount { cell.one(tile(s, buffer), row: row, into: s) }
+                var s = 0
+                while s &+ 2 <= sliceCount {
+                    cell.pair(tile(s, buffer), tile(s &+ 1, buffer), row: row, into: s)
+                    s &+= 2
+                }
+                if s < sliceCount { cell.one(tile(s, buffer), row: row, into: s) }
                 cell.update(tile(0, buffer), items: sliceCount, first: offset, stride: 16, hNext: hNext, active: nil)
             }
             return
@@ -204,6 +212,27 @@ struct LSTMCell: FusedCell {
         tile.store(i, o, f, g, slot: slot)
     }
 
+    @inline(never)
+    func pair(_ tile: Tile, _ next: Tile, row: Int, into slot: Int) {
+        var i = tile.bias(0), o = tile.bias(1), f = tile.bias(2), g = tile.bias(3)
+        var i1 = next.bias(0), o1 = next.bias(1), f1 = next.bias(2), g1 = next.bias(3)
+        var w = tile.panel, w1 = next.panel
+        @inline(always) func accumulate(_ a: UnsafePointer<Float>, count: Int) {
+            for k in 0 ..< count {
+                let u = V(repeating: a[k])
+                i = i.addingProduct(u, Tile.load(w, 0)); o = o.addingProduct(u, Tile.load(w, 64))
+                f = f.addingProduct(u, Tile.load(w, 128)); g = g.addingProduct(u, Tile.load(w, 192))
+                i1 = i1.addingProduct(u, Tile.load(w1, 0)); o1 = o1.addingProduct(u, Tile.load(w1, 64))
+                f1 = f1.addingProduct(u, Tile.load(w1, 128)); g1 = g1.addingProduct(u, Tile.load(w1, 192))
+                w += 256; w1 += 256
+            }
+        }
+        accumulate(tile.x + row &* tile.xStride, count: tile.inputSize)
+        accumulate(tile.h + row &* tile.hidden, count: tile.hidden)
+        tile.store(i, o, f, g, slot: slot)
+        tile.store(i1, o1, f1, g1, slot: slot &+ 1)
+    }
+
     /// c = σ(f)·c + σ(i)·tanh(g); h = σ(o)·tanh(c), as
     ///   c' = c/F + t_g/A = (c·A + t_g·F)/(F·A),  F = 1 + e_f, A = (1 + e_i)(1 + e_g)
     ///   h  = t_c'/((1 + e_o)(1 + e_c'))
@@ -299,6 +328,29 @@ struct GRUCell: FusedCell {
             w += 192
         }
         tile.store(z, r, x, n, slot: slot)
+    }
+
+    @inline(never)
+    func pair(_ tile: Tile, _ next: Tile, row: Int, into slot: Int) {
+        var z = tile.bias(0), r = tile.bias(1), x = tile.bias(2), n = resetSlice(tile)
+        var z1 = next.bias(0), r1 = next.bias(1), x1 = next.bias(2), n1 = resetSlice(next)
+        var w = tile.panel, w1 = next.panel
+        let a = tile.x + row &* tile.xStride
+        for k in 0 ..< tile.inputSize {
+            let v = V(repeating: a[k])
+            z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64)); x = x.addingProduct(v, Tile.load(w, 128))
+            z1 = z1.addingProduct(v, Tile.load(w1, 0)); r1 = r1.addingProduct(v, Tile.load(w1, 64)); x1 = x1.addingProduct(v, Tile.load(w1, 128))
+            w += 192; w1 += 192
+        }
+        let b = tile.h + row &* tile.hidden
+        for k in 0 ..< tile.hidden {
+            let v = V(repeating: b[k])
+            z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64)); n = n.addingProduct(v, Tile.load(w, 128))
+            z1 = z1.addingProduct(v, Tile.load(w1, 0)); r1 = r1.addingProduct(v, Tile.load(w1, 64)); n1 = n1.addingProduct(v, Tile.load(w1, 128))
+            w += 192; w1 += 192
+        }
+        tile.store(z, r, x, n, slot: slot)
+        tile.store(z1, r1, x1, n1, slot: slot &+ 1)
     }
 
     /// n = tanh(x_n + σ(r)·h_n) = tanh(x_n + h_n/R), R = 1 + e_r; then
