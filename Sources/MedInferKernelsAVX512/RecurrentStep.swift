@@ -276,34 +276,25 @@ struct GRUCell: FusedCell {
         var z0 = z, r0 = r, x0 = n, h0 = m, z1 = z, r1 = r, x1 = n, h1 = m
         var z2 = z, r2 = r, x2 = n, h2 = m, z3 = z, r3 = r, x3 = n, h3 = m
         var w = tile.panel
-        let a0 = tile.x + row &* tile.xStride, s = tile.xStride
-        let a1 = a0 + s, a2 = a0 + 2 &* s, a3 = a0 + 3 &* s
-        for k in 0 ..< tile.inputSize {
-            let wz = Tile.load(w, 0), wr = Tile.load(w, 64), wn = Tile.load(w, 128)
-            var v = V(repeating: a0[k])
-            z0 = z0.addingProduct(v, wz); r0 = r0.addingProduct(v, wr); x0 = x0.addingProduct(v, wn)
-            v = V(repeating: a1[k])
-            z1 = z1.addingProduct(v, wz); r1 = r1.addingProduct(v, wr); x1 = x1.addingProduct(v, wn)
-            v = V(repeating: a2[k])
-            z2 = z2.addingProduct(v, wz); r2 = r2.addingProduct(v, wr); x2 = x2.addingProduct(v, wn)
-            v = V(repeating: a3[k])
-            z3 = z3.addingProduct(v, wz); r3 = r3.addingProduct(v, wr); x3 = x3.addingProduct(v, wn)
-            w += 192
+        /// z and r take every depth; the candidate's third weight goes to `c0`…`c3`.
+        @inline(always) func accumulate(_ a0: UnsafePointer<Float>, _ stride: Int, count: Int,
+                                        _ c0: inout V, _ c1: inout V, _ c2: inout V, _ c3: inout V) {
+            let a1 = a0 + stride, a2 = a0 + 2 &* stride, a3 = a0 + 3 &* stride
+            for k in 0 ..< count {
+                let wz = Tile.load(w, 0), wr = Tile.load(w, 64), wn = Tile.load(w, 128)
+                var v = V(repeating: a0[k])
+                z0 = z0.addingProduct(v, wz); r0 = r0.addingProduct(v, wr); c0 = c0.addingProduct(v, wn)
+                v = V(repeating: a1[k])
+                z1 = z1.addingProduct(v, wz); r1 = r1.addingProduct(v, wr); c1 = c1.addingProduct(v, wn)
+                v = V(repeating: a2[k])
+                z2 = z2.addingProduct(v, wz); r2 = r2.addingProduct(v, wr); c2 = c2.addingProduct(v, wn)
+                v = V(repeating: a3[k])
+                z3 = z3.addingProduct(v, wz); r3 = r3.addingProduct(v, wr); c3 = c3.addingProduct(v, wn)
+                w += 192
+            }
         }
-        let b0 = tile.h + row &* tile.hidden, t = tile.hidden
-        let b1 = b0 + t, b2 = b0 + 2 &* t, b3 = b0 + 3 &* t
-        for k in 0 ..< tile.hidden {
-            let wz = Tile.load(w, 0), wr = Tile.load(w, 64), wn = Tile.load(w, 128)
-            var v = V(repeating: b0[k])
-            z0 = z0.addingProduct(v, wz); r0 = r0.addingProduct(v, wr); h0 = h0.addingProduct(v, wn)
-            v = V(repeating: b1[k])
-            z1 = z1.addingProduct(v, wz); r1 = r1.addingProduct(v, wr); h1 = h1.addingProduct(v, wn)
-            v = V(repeating: b2[k])
-            z2 = z2.addingProduct(v, wz); r2 = r2.addingProduct(v, wr); h2 = h2.addingProduct(v, wn)
-            v = V(repeating: b3[k])
-            z3 = z3.addingProduct(v, wz); r3 = r3.addingProduct(v, wr); h3 = h3.addingProduct(v, wn)
-            w += 192
-        }
+        accumulate(tile.x + row &* tile.xStride, tile.xStride, count: tile.inputSize, &x0, &x1, &x2, &x3)
+        accumulate(tile.h + row &* tile.hidden, tile.hidden, count: tile.hidden, &h0, &h1, &h2, &h3)
         tile.store(z0, r0, x0, h0, slot: 0)
         tile.store(z1, r1, x1, h1, slot: 1)
         tile.store(z2, r2, x2, h2, slot: 2)
@@ -315,18 +306,16 @@ struct GRUCell: FusedCell {
     func one(_ tile: Tile, row: Int, into slot: Int) {
         var z = tile.bias(0), r = tile.bias(1), x = tile.bias(2), n = resetSlice(tile)
         var w = tile.panel
-        let a = tile.x + row &* tile.xStride
-        for k in 0 ..< tile.inputSize {
-            let v = V(repeating: a[k])
-            z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64)); x = x.addingProduct(v, Tile.load(w, 128))
-            w += 192
+        @inline(always) func accumulate(_ a: UnsafePointer<Float>, count: Int, _ candidate: inout V) {
+            for k in 0 ..< count {
+                let v = V(repeating: a[k])
+                z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64))
+                candidate = candidate.addingProduct(v, Tile.load(w, 128))
+                w += 192
+            }
         }
-        let b = tile.h + row &* tile.hidden
-        for k in 0 ..< tile.hidden {
-            let v = V(repeating: b[k])
-            z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64)); n = n.addingProduct(v, Tile.load(w, 128))
-            w += 192
-        }
+        accumulate(tile.x + row &* tile.xStride, count: tile.inputSize, &x)
+        accumulate(tile.h + row &* tile.hidden, count: tile.hidden, &n)
         tile.store(z, r, x, n, slot: slot)
     }
 
@@ -335,20 +324,18 @@ struct GRUCell: FusedCell {
         var z = tile.bias(0), r = tile.bias(1), x = tile.bias(2), n = resetSlice(tile)
         var z1 = next.bias(0), r1 = next.bias(1), x1 = next.bias(2), n1 = resetSlice(next)
         var w = tile.panel, w1 = next.panel
-        let a = tile.x + row &* tile.xStride
-        for k in 0 ..< tile.inputSize {
-            let v = V(repeating: a[k])
-            z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64)); x = x.addingProduct(v, Tile.load(w, 128))
-            z1 = z1.addingProduct(v, Tile.load(w1, 0)); r1 = r1.addingProduct(v, Tile.load(w1, 64)); x1 = x1.addingProduct(v, Tile.load(w1, 128))
-            w += 192; w1 += 192
+        @inline(always) func accumulate(_ a: UnsafePointer<Float>, count: Int, _ candidate: inout V, _ candidate1: inout V) {
+            for k in 0 ..< count {
+                let v = V(repeating: a[k])
+                z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64))
+                candidate = candidate.addingProduct(v, Tile.load(w, 128))
+                z1 = z1.addingProduct(v, Tile.load(w1, 0)); r1 = r1.addingProduct(v, Tile.load(w1, 64))
+                candidate1 = candidate1.addingProduct(v, Tile.load(w1, 128))
+                w += 192; w1 += 192
+            }
         }
-        let b = tile.h + row &* tile.hidden
-        for k in 0 ..< tile.hidden {
-            let v = V(repeating: b[k])
-            z = z.addingProduct(v, Tile.load(w, 0)); r = r.addingProduct(v, Tile.load(w, 64)); n = n.addingProduct(v, Tile.load(w, 128))
-            z1 = z1.addingProduct(v, Tile.load(w1, 0)); r1 = r1.addingProduct(v, Tile.load(w1, 64)); n1 = n1.addingProduct(v, Tile.load(w1, 128))
-            w += 192; w1 += 192
-        }
+        accumulate(tile.x + row &* tile.xStride, count: tile.inputSize, &x, &x1)
+        accumulate(tile.h + row &* tile.hidden, count: tile.hidden, &n, &n1)
         tile.store(z, r, x, n, slot: slot)
         tile.store(z1, r1, x1, n1, slot: slot &+ 1)
     }

@@ -92,9 +92,9 @@ package final class RegionalExecution {
             if let resize = step as? ResizeStep, let box = dirty[io.reads[0].slot], resizeBox(resize, io: io, box: box) {
                 continue
             }
-            if let conv = step as? ConvStep, io.reads.count == 1, io.writes.count == 1, conv.batch == 1 {
-                dirty[io.writes[0].slot] = runConvolution(step: index, conv, input: io.reads[0], output: io.writes[0],
-                                                          box: dirty[io.reads[0].slot]!)
+            if let conv = step as? ConvStep, io.reads.count == 1, io.writes.count == 1, conv.batch == 1,
+               let box = dirty[io.reads[0].slot] {
+                dirty[io.writes[0].slot] = runConvolution(step: index, conv, input: io.reads[0], output: io.writes[0], box: box)
                 continue
             }
             step.run(table)

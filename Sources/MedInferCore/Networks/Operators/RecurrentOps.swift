@@ -26,6 +26,9 @@ final class RecurrentLayerStep: NetworkStep {
     /// ONNX layout 1: X [batch, steps, input], Y [batch, steps, dirs, hidden], states [batch, dirs, hidden].
     let batchMajor: Bool
     let clip: Float
+    /// Per direction, the weights' layout for the fused AVX-512 step when this layer can
+    /// use it (`fusedSlices(_:clip:)`), else nil.
+    let fused: [UnsafeMutablePointer<Float>?]
     let slots: Slots
     let workspace: GemmWorkspace
     /// Padded steps of Y repeat the output at the sequence's own last step (engine-given
@@ -36,17 +39,25 @@ final class RecurrentLayerStep: NetworkStep {
     init(_ layer: Operators.RecurrentLayer, slots: Slots, workspace: GemmWorkspace, padWithLastStep: Bool) {
         directions = layer.directions; reversed = layer.reversed; steps = layer.steps; batch = layer.batch
         batchMajor = layer.batchMajor; clip = layer.clip
+        fused = layer.directions.map { Self.fusedSlices($0, clip: layer.clip) }
         self.slots = slots; self.workspace = workspace; self.padWithLastStep = padWithLastStep
     }
 
     /// Below this many rows a product skips the packed GEMM (`SmallRowsGemm`).
     static let gemmRows = 6
 
-    /// The scratch one run needs: the projection of every step, then per step the
-    /// recurrent products, h, c, a GRU's gates and r⊙h. Planning-time shapes can be huge
-    /// (an empty input dimension keeps the others unchecked), so the sizes are checked.
-    static func scratchShape(steps: Int, batch: Int, weights: RecurrentWeights, _ label: String) throws(MedInferError) -> [Int] {
-        let projection = try PlanBuilder.elementCount([steps, batch, weights.width], label)
+    /// The fused AVX-512 steps cover cells without peepholes or clipping (and only the
+    /// cells and sizes `RecurrentWeights.fusedSlices` is made for).
+    static func fusedSlices(_ weights: RecurrentWeights, clip: Float) -> UnsafeMutablePointer<Float>? {
+        clip.isFinite || !weights.peepholes.isEmpty ? nil : weights.fusedSlices
+    }
+
+    /// The scratch one run needs: the projection of every step (not for a fused step,
+    /// which projects each step itself), then per step the recurrent products, h, c, a
+    /// GRU's gates, r⊙h and the fused step's next h. Planning-time shapes can be huge (an
+    /// empty input dimension keeps the others unchecked), so the sizes are checked.
+    static func scratchShape(steps: Int, batch: Int, weights: RecurrentWeights, clip: Float, _ label: String) throws(MedInferError) -> [Int] {
+        let projection = fusedSlices(weights, clip: clip) != nil ? 0 : try PlanBuilder.elementCount([steps, batch, weights.width], label)
         let perStep = try PlanBuilder.elementCount([batch, weights.width + 6 * weights.hidden], label)
         return [projection + perStep + 64]
     }
@@ -69,22 +80,21 @@ final class RecurrentLayerStep: NetworkStep {
                 return v.isNaN ? 0 : Int(Swift.max(0, Swift.min(Float(steps), v)))
             }
         }
-        // The fused AVX-512 steps cover cells without peepholes or clipping.
-        let fusable = !clip.isFinite && directions.allSatisfy { $0.peepholes.isEmpty }
         var active = [UInt8](repeating: 1, count: batch)
         for (d, weights) in directions.enumerated() {
             let hidden = weights.hidden, width = weights.width
+            let slices = fused[d]
             let projection = scratch
-            let recurrent = projection + steps * batch * width
+            let recurrent = projection + (slices == nil ? steps * batch * width : 0)
             var h = recurrent + batch * width
             let c = h + batch * hidden
             let gates = c + batch * hidden           // GRU z, r: [batch][2·hidden]
             let resetHidden = gates + 2 * batch * hidden  // GRU (r ⊙ h): [batch][hidden]
-            var hNext = resetHidden + batch * hidden  // the fused LSTM step's output h
+            var hNext = resetHidden + batch * hidden  // a fused step's output h
 
             // Input projection of every step: rows in X's own order (t·B + b, or b·T + t).
-            // (The fused LSTM step projects each step itself.)
-            if weights.fusedSlices == nil || !fusable { weights.projectionBias.withUnsafeBufferPointer { bias in
+            // (A fused step projects each step itself.)
+            if slices == nil { weights.projectionBias.withUnsafeBufferPointer { bias in
                 if steps * batch < Self.gemmRows {
                     SmallRowsGemm.multiply(rows: steps * batch, a: x, lda: weights.inputSize, depth: weights.inputSize,
                                            b: weights.inputWeights, ldb: width, panels: nil, columns: 0 ..< width,
@@ -118,7 +128,7 @@ final class RecurrentLayerStep: NetworkStep {
             for s in 0 ..< steps {
                 let t = reversed[d] ? steps - 1 - s : s
                 let projectionRow = { (b: Int) in projection + (self.batchMajor ? b * self.steps + t : t * self.batch + b) * width }
-                if let slices = weights.fusedSlices, fusable {
+                if let slices {
                     if let lengths { for b in 0 ..< batch { active[b] = t < lengths[b] ? 1 : 0 } }
                     let stepX = x + (batchMajor ? t : t * batch) * weights.inputSize
                     let xStride = (batchMajor ? steps : 1) * weights.inputSize
@@ -360,7 +370,8 @@ extension Operators {
         let y = try layer.yShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
         let yH = try layer.yHShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
         let yC = try layer.yCShape.map { (shape) throws(MedInferError) in try c.newTensor(shape) }
-        let scratch = try c.newTensor(RecurrentLayerStep.scratchShape(steps: layer.steps, batch: batch, weights: layer.directions[0], op))
+        let scratch = try c.newTensor(RecurrentLayerStep.scratchShape(steps: layer.steps, batch: batch, weights: layer.directions[0],
+                                                                                  clip: layer.clip, op))
         let xTensor = try c.builder.tensor(layer.x)
         let slots = RecurrentLayerStep.Slots(
             x: xTensor.slot, lengths: lengths?.slot, initialH: layer.initialH?.slot, initialC: layer.initialC?.slot,
