@@ -83,6 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
         chunked = emu.chunked_every and number % emu.chunked_every == 0
         close = emu.close_every and number % emu.close_every == 0
+        # Recorded before the first byte leaves: a function that drops an oversized event
+        # after its headers may post the error before this thread runs again.
+        with emu.lock:
+            emu.delivered[request_id] = time.perf_counter()
         self.send_response(200)
         self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
         self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
@@ -98,8 +102,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        with emu.lock:
-            emu.delivered[request_id] = time.perf_counter()
         if chunked:
             step = max(1, len(payload) // 3 + 1)
             for i in range(0, len(payload), step):
@@ -225,6 +227,8 @@ class Emulator:
                 missing = [r for r in request_ids if r not in self.results]
                 if not missing:
                     return {r: self.results[r] for r in request_ids}
+                if self.protocol_errors:
+                    raise RuntimeError(f"answers the emulator did not expect: {self.protocol_errors[:3]}")
                 if self.process is not None and self.process.poll() is not None:
                     raise RuntimeError(f"the function exited with status {self.process.returncode} "
                                        f"with {len(missing)} events unanswered")
