@@ -139,7 +139,8 @@ struct Tile {
 /// apart lets a cell combine its fractions and divide once or twice instead of per gate.
 enum GateMath {
     typealias V = SIMD16<Float>
-    static let one = V(repeating: 1)
+    /// Computed, not stored: a stored static costs a swift_once call per cell update.
+    @inline(always) static var one: V { V(repeating: 1) }
 
     /// 1 + exp(−x), with x below −28 taken as −28 so that products of three stay finite
     /// (σ(−28) < 1e-12).

@@ -65,6 +65,17 @@ public final class ExecutionPlan: @unchecked Sendable {
         }
     }
 
+    /// Rows the recurrent kernels of this plan work on together: 4 when every recurrence
+    /// runs the fused AVX-512 step, else the GEMM micro-kernel's 6. A caller that picks
+    /// its batch size (an explanation) takes a multiple, so no run ends in a partial tile.
+    var recurrentRowTile: Int {
+        let unfused = steps.contains { step in
+            guard let layer = step as? RecurrentLayerStep else { return false }
+            return layer.fused.contains { $0 == nil }
+        }
+        return unfused ? RecurrentLayerStep.gemmRows : 4
+    }
+
     func execute(_ table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
         // Through the buffer: the plan keeps every step alive, so the loop need not retain them.
         steps.withUnsafeBufferPointer { steps in

@@ -187,9 +187,20 @@ public final class SequenceGame: CoalitionGame {
         return staticsIndependent ? order : order + statics
     }
 
-    /// Sequences per network run: a multiple of the GEMM micro-kernel's 6 rows, so the
-    /// recurrent products have no partial tiles (66 rather than 64: 7% faster).
-    static let rowsPerRun = 66
+    /// Sequences per network run: whole tiles of the recurrent kernel (64 = 16 tiles of
+    /// the fused step's 4 rows, 66 = 11 of the GEMM micro-kernel's 6), so no run ends in
+    /// a partial tile (measured: 66 rather than 64 rows made the GEMM path 7% faster).
+    private lazy var rowsPerRun: Int = {
+        let tile = (try? session.plan(for: shapes(rows: 1), mode: mode).recurrentRowTile) ?? 4
+        return tile == 4 ? 64 : 66
+    }()
+
+    /// One stage of an evaluation: the steps up to `end`, and as bits the players whose
+    /// presence changes what the stage computes.
+    private struct Stage {
+        var end: Int
+        var mattering: [UInt64]
+    }
 
     /// Coalitions run in stages along time, and each stage runs once per distinct input it
     /// sees: a stage that ends before a window starts cannot tell coalitions that differ
@@ -197,96 +208,132 @@ public final class SequenceGame: CoalitionGame {
     /// no recurrence reads them. So for a two-branch model (statics through a dense branch)
     /// the 2^4 static coalitions of each channel coalition share all steps but the last.
     /// Without a carried state (a model that cannot stream) there is one stage: everything.
+    private var stages: [Stage] {
+        var ends = [steps]
+        if startState != nil {
+            ends = players.windows.map(\.upperBound).filter { $0 > runStart && $0 < steps }
+            // A last one-step stage only pays when it is where static players start to matter.
+            if players.staticPlayers > 0 && staticsIndependent && steps - 1 > runStart && !ends.contains(steps - 1) {
+                ends.append(steps - 1)
+            }
+            ends.append(steps)
+            ends.sort()
+        }
+        let words = (playerCount + 63) / 64
+        return ends.map { end in
+            var mattering = [UInt64](repeating: 0, count: words)
+            func set(_ player: Int) { mattering[player >> 6] |= 1 << UInt64(player & 63) }
+            if end == steps || !staticsIndependent {
+                for player in 0 ..< players.staticPlayers { set(player) }
+            }
+            // Windows not yet started by the stage's end do not matter.
+            for (w, window) in players.windows.enumerated() where window.lowerBound < end {
+                for c in 0 ..< features { set(players.staticPlayers + w * features + c) }
+            }
+            return Stage(end: end, mattering: mattering)
+        }
+    }
+
+    // Buffers kept between `evaluate` calls (an explanation makes many).
+    private var distinct = DistinctKeys()
+    /// Two sets of stage states ([distinct rows][state] per plan state), alternating:
+    /// a stage reads the previous stage's set and writes the other.
+    private var stageStates: [[FloatBuffer]] = [[], []]
+    /// The last stage's states (no later stage reads them), one run's rows.
+    private var lastStates: [FloatBuffer] = []
+    private var sequenceRows = FloatBuffer(count: 0)
+    private var staticScratch: [Int: FloatBuffer] = [:]
+
+    private static func reserve(_ buffers: inout [FloatBuffer], sizes: [Int]) -> [UnsafeMutablePointer<Float>] {
+        if buffers.count != sizes.count || zip(buffers, sizes).contains(where: { $0.count < $1 }) {
+            buffers = sizes.map { FloatBuffer(count: $0) }
+        }
+        return buffers.map(\.pointer)
+    }
+
+    private static func reserve(_ buffer: inout FloatBuffer, count: Int) -> UnsafeMutablePointer<Float> {
+        if buffer.count < count { buffer = FloatBuffer(count: count) }
+        return buffer.pointer
+    }
+
     public func evaluate(members: UnsafePointer<UInt8>, count: Int, values: UnsafeMutablePointer<Double>) throws(MedInferError) {
         let rows = count * backgroundRows
         let m = playerCount, k = outputCount
-        var boundaries = [steps]
-        if startState != nil {
-            boundaries = players.windows.map(\.upperBound).filter { $0 > runStart && $0 < steps }
-            if steps - 1 > runStart && !boundaries.contains(steps - 1) { boundaries.append(steps - 1) }
-            boundaries.append(steps)
-            boundaries.sort()
+        // Each coalition's members as bits; a row's key in a stage is its coalition's bits
+        // that matter to the stage, then its background row.
+        let words = (m + 63) / 64
+        var bits = [UInt64](repeating: 0, count: count * words)
+        for n in 0 ..< count {
+            let member = members + n * m
+            for i in 0 ..< m where member[i] != 0 { bits[n * words + i >> 6] |= 1 << UInt64(i & 63) }
         }
-        var stageStart = runStart
-        // Per stage: for each row, the index of its distinct input; the states reached.
-        var parentOf = [Int](repeating: 0, count: rows)
-        var states: [FloatBuffer] = startState ?? []
+        let stateSizes = (startState ?? []).map(\.count)   // per row
+        var parentStates: [UnsafePointer<Float>] = (startState ?? []).map(\.readOnly)
+        var parentOf = [Int32](repeating: 0, count: rows), indexOf = parentOf
+        var representative: [Int] = [], parentOfDistinct: [Int] = []
         var outputs = FloatBuffer(count: 0)
-        // A row's key: its members that matter to the stage as bits, then its background
-        // row (whole words: hashing one byte per player cost 8% of an explanation).
-        let memberWords = (m + 63) / 64
-        var key = [UInt64](repeating: 0, count: memberWords + 1)
-        var mattering = [UInt8](repeating: 0, count: m)
-        for (stage, end) in boundaries.enumerated() {
-            let last = stage == boundaries.count - 1
-            let staticsMatter = last || !staticsIndependent
-            var distinct: [[UInt64]: Int] = [:]
-            var representative: [Int] = [], parentOfDistinct: [Int] = []
-            var indexOf = [Int](repeating: 0, count: rows)
-            for r in 0 ..< rows {
-                let n = r / backgroundRows, b = r % backgroundRows
-                let member = members + n * m
-                for i in 0 ..< m { mattering[i] = member[i] }
-                if !staticsMatter { for i in 0 ..< players.staticPlayers { mattering[i] = 0 } }
-                // Windows not yet started by this stage's end do not matter.
-                for (w, window) in players.windows.enumerated() where window.lowerBound >= end {
-                    for c in 0 ..< features { mattering[players.staticPlayers + w * features + c] = 0 }
-                }
-                for word in 0 ..< memberWords { key[word] = 0 }
-                for i in 0 ..< m where mattering[i] != 0 { key[i >> 6] |= 1 << UInt64(i & 63) }
-                key[memberWords] = UInt64(b)
-                if let d = distinct[key] {
-                    indexOf[r] = d
-                } else {
-                    indexOf[r] = representative.count
-                    distinct[key] = representative.count
-                    representative.append(r)
-                    parentOfDistinct.append(parentOf[r])
+        var key = [UInt64](repeating: 0, count: words + 1)
+        var stageStart = runStart
+        let stages = self.stages
+        for (number, stage) in stages.enumerated() {
+            distinct.reset(width: words + 1, expected: rows)
+            representative.removeAll(keepingCapacity: true)
+            parentOfDistinct.removeAll(keepingCapacity: true)
+            key.withUnsafeMutableBufferPointer { key in
+                for r in 0 ..< rows {
+                    let n = r / backgroundRows
+                    for w in 0 ..< words { key[w] = bits[n * words + w] & stage.mattering[w] }
+                    key[words] = UInt64(r % backgroundRows)
+                    let (index, isNew) = distinct.index(of: key.baseAddress!)
+                    indexOf[r] = Int32(index)
+                    if isNew {
+                        representative.append(r)
+                        parentOfDistinct.append(Int(parentOf[r]))
+                    }
                 }
             }
             let total = representative.count
-            let newStates = (startState ?? []).map { FloatBuffer(count: $0.count * total) }
+            let last = number == stages.count - 1
+            let reached = last ? [] : Self.reserve(&stageStates[number % 2], sizes: stateSizes.map { $0 * total })
             outputs = FloatBuffer(count: total * k)
             var first = 0
             while first < total {
-                let n = min(Self.rowsPerRun, total - first)
-                let (runStates, runOutputs) = try runStage(steps: stageStart ..< end, rows: Array(representative[first ..< first + n]),
-                                                           parents: Array(parentOfDistinct[first ..< first + n]),
-                                                           states: states, members: members)
-                for (target, source) in zip(newStates, runStates) {
-                    let size = source.count / n
-                    (target.pointer + first * size).update(from: source.pointer, count: source.count)
-                }
-                (outputs.pointer + first * k).update(from: runOutputs.pointer, count: n * k)
+                let n = min(rowsPerRun, total - first)
+                let into = last ? Self.reserve(&lastStates, sizes: stateSizes.map { $0 * n })
+                                : zip(reached, stateSizes).map { $0 + first * $1 }
+                try runStage(steps: stageStart ..< stage.end, rows: representative[first ..< first + n],
+                             parents: parentOfDistinct[first ..< first + n], from: parentStates, into: into,
+                             outputs: outputs.pointer + first * k, members: members)
                 first += n
             }
-            states = newStates
-            parentOf = indexOf
-            stageStart = end
+            parentStates = reached.map { UnsafePointer($0) }
+            swap(&parentOf, &indexOf)
+            stageStart = stage.end
         }
         let scale = 1 / Double(backgroundRows)
         for n in 0 ..< count {
             for o in 0 ..< k {
                 var sum = 0.0
-                for b in 0 ..< backgroundRows { sum += Double(outputs[parentOf[n * backgroundRows + b] * k + o]) }
+                for b in 0 ..< backgroundRows { sum += Double(outputs[Int(parentOf[n * backgroundRows + b]) * k + o]) }
                 values[n * k + o] = sum * scale
             }
         }
     }
 
     /// Runs steps `range` for the given rows (row r = coalition r / backgroundRows masked
-    /// with background row r % backgroundRows), each starting from state row parents[i];
-    /// returns the states reached and the outputs.
-    private func runStage(steps range: Range<Int>, rows: [Int], parents: [Int], states: [FloatBuffer],
-                          members: UnsafePointer<UInt8>) throws(MedInferError) -> ([FloatBuffer], FloatBuffer) {
+    /// with background row r % backgroundRows), row i starting from state row parents[i]
+    /// of `parentStates` and leaving its state in row i of `into`; writes the outputs.
+    private func runStage(steps range: Range<Int>, rows: ArraySlice<Int>, parents: ArraySlice<Int>,
+                          from parentStates: [UnsafePointer<Float>], into reached: [UnsafeMutablePointer<Float>],
+                          outputs: UnsafeMutablePointer<Float>, members: UnsafePointer<UInt8>) throws(MedInferError) {
         let model = session.model
         let count = rows.count, m = playerCount
         let rowFloats = range.count * features
-        let batch = FloatBuffer(count: count * rowFloats)
+        let batch = Self.reserve(&sequenceRows, count: count * rowFloats)
         for (i, r) in rows.enumerated() {
             let member = members + (r / backgroundRows) * m, b = r % backgroundRows
             for t in range {
-                let out = batch.pointer + i * rowFloats + (t - range.lowerBound) * features
+                let out = batch + i * rowFloats + (t - range.lowerBound) * features
                 let own = sequence.pointer + t * features
                 guard let first = players.player(step: t, channel: 0) else {
                     out.update(from: own, count: features)
@@ -296,40 +343,42 @@ public final class SequenceGame: CoalitionGame {
                 for c in 0 ..< features { out[c] = member[first + c] != 0 ? own[c] : reference[c] }
             }
         }
-        var staticBatches: [Int: FloatBuffer] = [:]
-        for index in model.staticInputs {
-            let row = staticRows[index]!, width = row.count, reference = backgroundStatics[index]!
-            let firstPlayer = players.firstPlayer(ofStatic: index)
-            let rowsOut = FloatBuffer(count: count * width)
-            for (i, r) in rows.enumerated() {
+        var inputs: [UnsafePointer<Float>] = []
+        for i in model.inputs.indices {
+            if i == sequenceInput {
+                inputs.append(UnsafePointer(batch))
+                continue
+            }
+            guard let row = staticRows[i], let reference = backgroundStatics[i] else {
+                throw .internal("input \(i) is neither the sequence nor a static input")
+            }
+            let width = row.count
+            let firstPlayer = players.firstPlayer(ofStatic: i)
+            var scratch = staticScratch[i] ?? FloatBuffer(count: 0)
+            let rowsOut = Self.reserve(&scratch, count: count * width)
+            staticScratch[i] = scratch
+            for (n, r) in rows.enumerated() {
                 let member = members + (r / backgroundRows) * m, b = r % backgroundRows
                 for j in 0 ..< width {
                     let present = firstPlayer.map { member[$0 + j] != 0 } ?? true
-                    rowsOut[i * width + j] = present ? row[j] : reference[b * width + j]
+                    rowsOut[n * width + j] = present ? row[j] : reference[b * width + j]
                 }
             }
-            staticBatches[index] = rowsOut
+            inputs.append(UnsafePointer(rowsOut))
         }
         let shapes = model.inputs.indices.map { i -> [Int] in
             i == sequenceInput ? [count, range.count, features] : [count, staticRows[i]?.count ?? 0]
         }
         let plan = try session.plan(for: shapes, mode: mode)
-        var carried: [FloatBuffer] = []
-        if !states.isEmpty {
-            let single = plan.stateSizes.map { $0 / count }
-            carried = zip(states, single).map { (parent, size) in
-                let copies = FloatBuffer(count: size * count)
-                for (i, p) in parents.enumerated() { (copies.pointer + i * size).update(from: parent.pointer + p * size, count: size) }
-                return copies
+        // The plan reads each state from its buffer and writes it back in place.
+        for (s, target) in zip(parentStates.indices, reached) {
+            let size = plan.stateSizes[s] / count
+            for (i, p) in parents.enumerated() {
+                (target + i * size).update(from: parentStates[s] + p * size, count: size)
             }
+            inputs.append(UnsafePointer(target))
         }
-        var inputs = model.inputs.indices.map { i -> UnsafePointer<Float> in
-            i == sequenceInput ? batch.readOnly : staticBatches[i]!.readOnly
-        }
-        inputs += carried.map(\.readOnly)
-        let outputs = FloatBuffer(count: count * outputCount)
-        try session.run(plan: plan, inputs: inputs, firstOutput: outputs.pointer)
-        return (carried, outputs)
+        try session.run(plan: plan, inputs: inputs, firstOutput: outputs)
     }
 }
 

@@ -20,34 +20,54 @@ enum ExactShapley {
         let batch = max(1, min(game.preferredBatch, total))
         var members = [UInt8](repeating: 0, count: batch * m)
         var values = [Double](repeating: 0, count: batch * k)
-        var phi = [Double](repeating: 0, count: m * k)
+        // phi_i = A_i - C with A_i = sum over S containing i of (w(|S|-1) + w(|S|)) v(S) and
+        // C = sum over all S of w(|S|) v(S): per coalition one add per member, no branches.
+        // (A is indexed by mask bit; `order` maps bits to players at the end.)
+        var sums = [Double](repeating: 0, count: m * k)
+        var common = [Double](repeating: 0, count: k)
         var base = [Double](repeating: 0, count: k)
         var start = 0
         while start < total {
             let n = min(batch, total - start)
-            for j in 0 ..< n {
-                let mask = start + j
-                for i in 0 ..< m { members[j * m + order[i]] = UInt8((mask >> i) & 1) }
+            members.withUnsafeMutableBufferPointer { members in
+                order.withUnsafeBufferPointer { order in
+                    for j in 0 ..< n {
+                        let mask = start + j, row = members.baseAddress! + j * m
+                        for i in 0 ..< m { row[order[i]] = UInt8(truncatingIfNeeded: mask >> i) & 1 }
+                    }
+                }
             }
             try members.withUnsafeBufferPointer { (mp) throws(MedInferError) in
                 try values.withUnsafeMutableBufferPointer { (vp) throws(MedInferError) in
                     try game.evaluateInBatches(members: mp.baseAddress!, count: n, values: vp.baseAddress!)
                 }
             }
-            for j in 0 ..< n {
-                let mask = start + j
-                let size = mask.nonzeroBitCount
-                let row = j * k
-                if mask == 0 { for o in 0 ..< k { base[o] = values[row + o] } }
-                let present = size > 0 ? weight[size - 1] : 0
-                let absent = size < m ? weight[size] : 0
-                for i in 0 ..< m {
-                    let w = (mask >> i) & 1 == 1 ? present : -absent
-                    let player = order[i]
-                    for o in 0 ..< k { phi[player * k + o] += w * values[row + o] }
+            if start == 0 { for o in 0 ..< k { base[o] = values[o] } }
+            values.withUnsafeBufferPointer { values in
+                sums.withUnsafeMutableBufferPointer { sums in
+                    for j in 0 ..< n {
+                        let mask = start + j
+                        let size = mask.nonzeroBitCount
+                        let present = size > 0 ? weight[size - 1] : 0
+                        let absent = size < m ? weight[size] : 0
+                        for o in 0 ..< k {
+                            let v = values[j * k + o]
+                            common[o] += absent * v
+                            let u = (present + absent) * v
+                            var bits = mask
+                            while bits != 0 {
+                                sums[bits.trailingZeroBitCount * k + o] += u
+                                bits &= bits - 1
+                            }
+                        }
+                    }
                 }
             }
             start += n
+        }
+        var phi = [Double](repeating: 0, count: m * k)
+        for i in 0 ..< m {
+            for o in 0 ..< k { phi[order[i] * k + o] = sums[i * k + o] - common[o] }
         }
         return ShapleyValues(playerCount: m, outputCount: k, values: phi, base: base)
     }
