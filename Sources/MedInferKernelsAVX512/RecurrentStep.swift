@@ -134,30 +134,6 @@ struct Tile {
     func value(slot: Int, _ index: Int) -> V { buffer.load(fromByteOffset: slot &* 256 &+ index &* 64, as: V.self) }
 }
 
-/// σ and tanh as fractions for the cells, 16 lanes: σ(x) = 1/(1 + exp(−x));
-/// tanh(x) = ±(1 − e)/(1 + e) with e = exp(−2|x|). Keeping numerators and denominators
-/// apart lets a cell combine its fractions and divide once or twice instead of per gate.
-enum GateMath {
-    typealias V = SIMD16<Float>
-    /// Computed, not stored: a stored static costs a swift_once call per cell update.
-    @inline(always) static var one: V { V(repeating: 1) }
-
-    /// 1 + exp(−x), with x below −28 taken as −28 so that products of three stay finite
-    /// (σ(−28) < 1e-12).
-    @inline(always)
-    static func sigmoidDenominator(_ x: V) -> V {
-        let y = -x, limit = V(repeating: 28)
-        return one + VectorMath16.exp(y.replacing(with: limit, where: y .> limit))
-    }
-
-    @inline(always)
-    static func tanhParts(_ x: V) -> (numerator: V, denominator: V) {
-        let e = VectorMath16.exp(VectorMath16.float(VectorMath16.bits(x) & 0x7FFF_FFFF) * -2)
-        let sign = VectorMath16.bits(x) & Int32(bitPattern: 0x8000_0000)
-        return (VectorMath16.float(VectorMath16.bits(one - e) | sign), one + e)
-    }
-}
-
 /// LSTM: pre-activations i, o, f, c of four rows in 16 accumulators.
 struct LSTMCell: FusedCell {
     typealias V = SIMD16<Float>
