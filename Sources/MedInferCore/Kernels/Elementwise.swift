@@ -85,6 +85,18 @@ enum Elementwise {
             run(op, a, layout.innerStrideA, b, layout.innerStrideB, out, layout.inner)
             return
         }
+        if layout.outer.count == 1, op != .pow, op != .max, op != .min {
+            // One outer axis (a [rows, features] tensor and a per-feature vector, say):
+            // the operator chosen once, not per row.
+            let rows = layout.outer[0], strideA = layout.strideA[0], strideB = layout.strideB[0]
+            switch op {
+            case .add: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 + $1 } scalar: { $0 + $1 }
+            case .sub: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 - $1 } scalar: { $0 - $1 }
+            case .mul: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 * $1 } scalar: { $0 * $1 }
+            default: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 / $1 } scalar: { $0 / $1 }
+            }
+            return
+        }
         // A stack odometer: a heap array here would cost more than a small operation.
         withUnsafeTemporaryAllocation(of: Int.self, capacity: max(layout.outer.count, 1)) { index in
             index.initialize(repeating: 0)
@@ -111,6 +123,16 @@ enum Elementwise {
                 index[axis] = 0
                 axis -= 1
             }
+        }
+    }
+
+    @inline(__always)
+    private static func rowsLoop(_ a: UnsafePointer<Float>, _ strideA: Int, _ b: UnsafePointer<Float>, _ strideB: Int,
+                                 _ out: UnsafeMutablePointer<Float>, _ layout: BroadcastLayout, _ rows: Int,
+                                 _ vector: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>, scalar: (Float, Float) -> Float) {
+        for r in 0 ..< rows {
+            loop(a + r &* strideA, layout.innerStrideA, b + r &* strideB, layout.innerStrideB, out + r &* layout.inner,
+                 layout.inner, vector, scalar: scalar)
         }
     }
 

@@ -47,7 +47,12 @@ enum Transpose {
         let outerCount = total / Swift.max(inner, 1)
         for _ in 0 ..< outerCount {
             let s = input + offset
-            for i in 0 ..< inner { o[i] = s[i * innerStride] }
+            if innerStride == 1 {
+                // The last axis stays last ([T, B, F] <-> [B, T, F]): contiguous runs.
+                for i in 0 ..< inner { o[i] = s[i] }
+            } else {
+                for i in 0 ..< inner { o[i] = s[i * innerStride] }
+            }
             o += inner
             var axis = rank - 2
             while axis >= 0 {

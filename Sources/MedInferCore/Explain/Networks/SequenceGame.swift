@@ -265,7 +265,9 @@ public final class SequenceGame: CoalitionGame {
         var bits = [UInt64](repeating: 0, count: count * words)
         for n in 0 ..< count {
             let member = members + n * m
-            for i in 0 ..< m where member[i] != 0 { bits[n * words + i >> 6] |= 1 << UInt64(i & 63) }
+            for i in 0 ..< m {   // branch-free: members are random, a branch per player mispredicts
+                bits[n * words + i >> 6] |= UInt64(member[i] != 0 ? 1 : 0) << UInt64(i & 63)
+            }
         }
         let stateSizes = (startState ?? []).map(\.count)   // per row
         var parentStates: [UnsafePointer<Float>] = (startState ?? []).map(\.readOnly)
@@ -280,15 +282,17 @@ public final class SequenceGame: CoalitionGame {
             representative.removeAll(keepingCapacity: true)
             parentOfDistinct.removeAll(keepingCapacity: true)
             key.withUnsafeMutableBufferPointer { key in
-                for r in 0 ..< rows {
-                    let n = r / backgroundRows
+                for n in 0 ..< count {
                     for w in 0 ..< words { key[w] = bits[n * words + w] & stage.mattering[w] }
-                    key[words] = UInt64(r % backgroundRows)
-                    let (index, isNew) = distinct.index(of: key.baseAddress!)
-                    indexOf[r] = Int32(index)
-                    if isNew {
-                        representative.append(r)
-                        parentOfDistinct.append(Int(parentOf[r]))
+                    for b in 0 ..< backgroundRows {
+                        let r = n * backgroundRows + b
+                        key[words] = UInt64(b)
+                        let (index, isNew) = distinct.index(of: key.baseAddress!)
+                        indexOf[r] = Int32(index)
+                        if isNew {
+                            representative.append(r)
+                            parentOfDistinct.append(Int(parentOf[r]))
+                        }
                     }
                 }
             }
@@ -330,12 +334,13 @@ public final class SequenceGame: CoalitionGame {
         let count = rows.count, m = playerCount
         let rowFloats = range.count * features
         let batch = Self.reserve(&sequenceRows, count: count * rowFloats)
+        let firstPlayer = range.map { players.player(step: $0, channel: 0) }   // per step, channel 0's player
         for (i, r) in rows.enumerated() {
             let member = members + (r / backgroundRows) * m, b = r % backgroundRows
             for t in range {
                 let out = batch + i * rowFloats + (t - range.lowerBound) * features
                 let own = sequence.pointer + t * features
-                guard let first = players.player(step: t, channel: 0) else {
+                guard let first = firstPlayer[t - range.lowerBound] else {
                     out.update(from: own, count: features)
                     continue
                 }

@@ -38,6 +38,17 @@ final class MatMulStep: NetworkStep {
             }
             return
         }
+        if n <= FewColumnsGemm.maxColumns, !transA, !transB, alpha == 1, rowBias == nil {
+            // A head with one or a few outputs over a batch: dot products, no packing.
+            columnBias.withOptionalPointer { columnBias in
+                for offsets in batchOffsets {
+                    FewColumnsGemm.multiply(rows: m, columns: n, depth: k, a: pa + offsets.a, lda: k, b: pb + offsets.b, ldb: n,
+                                            bias: columnBias, out: pc + offsets.c, ldo: n)
+                    activation.apply(pc + offsets.c, count: m * n)
+                }
+            }
+            return
+        }
         rowBias.withOptionalPointer { rowBias in
             columnBias.withOptionalPointer { columnBias in
                 let epilogue = Gemm.Epilogue(alpha: alpha, rowBias: rowBias, columnBias: columnBias, activation: activation)

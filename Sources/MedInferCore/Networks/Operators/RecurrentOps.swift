@@ -206,6 +206,11 @@ final class RecurrentLayerStep: NetworkStep {
     @inline(__always)
     private func copyOutputs(t: Int, d: Int, h: UnsafePointer<Float>, hidden: Int, lengths: [Int]?, y: UnsafeMutablePointer<Float>?) {
         guard let y else { return }
+        if lengths == nil && !batchMajor {
+            // Y[t][d] is one [batch][hidden] block, laid out like h: one copy.
+            (y + yOffset(t, d, 0, hidden: hidden)).update(from: h, count: batch * hidden)
+            return
+        }
         for b in 0 ..< batch {
             let row = y + yOffset(t, d, b, hidden: hidden)
             if lengths.map({ t < $0[b] }) ?? true {

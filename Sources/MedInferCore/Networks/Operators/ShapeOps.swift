@@ -7,11 +7,20 @@
 final class IndexGatherStep: NetworkStep {
     let source: Int, destination: Int
     let map: [Int32]
+    /// Where the map reads one consecutive run (the last step of an LSTM's Y, a Split of
+    /// the outer axis): then the gather is one copy.
+    let runStart: Int?
     init(source: Int, destination: Int, map: [Int32]) {
         self.source = source; self.destination = destination; self.map = map
+        let first = map.first.map(Int.init) ?? 0
+        runStart = map.indices.allSatisfy { Int(map[$0]) == first + $0 } ? first : nil
     }
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
         let src = slots[source], dst = slots[destination]
+        if let runStart {
+            dst.update(from: src + runStart, count: map.count)
+            return
+        }
         map.withUnsafeBufferPointer { m in for i in 0 ..< m.count { dst[i] = src[Int(m[i])] } }
     }
 }
