@@ -159,9 +159,49 @@ import Testing
         #expect(Self.close(got, expected))
     }
 
+    @Test func fewColumnsGemmMatchesNaiveProduct() {
+        var g = Generator(state: 9)
+        for rows in [1, 7, 33] {
+            for columns in 1 ... FewColumnsGemm.maxColumns {
+                for depth in [1, 7, 15, 16, 33, 64] {
+                    for withBias in [false, true] {
+                        let lda = depth + 3, ldo = columns + 2   // padded rows: strides are honoured
+                        let a = g.array(rows * lda), b = g.array(depth * columns), bias = g.array(columns)
+                        var expected = [Float](repeating: .nan, count: rows * ldo + 1)
+                        for i in 0 ..< rows {
+                            for j in 0 ..< columns {
+                                var sum: Double = withBias ? Double(bias[j]) : 0
+                                for k in 0 ..< depth { sum += Double(a[i * lda + k]) * Double(b[k * columns + j]) }
+                                expected[i * ldo + j] = Float(sum)
+                            }
+                        }
+                        var out = [Float](repeating: .nan, count: rows * ldo + 1)
+                        out[rows * ldo] = 12345
+                        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in bias.withUnsafeBufferPointer { pbias in
+                            out.withUnsafeMutableBufferPointer { po in
+                                FewColumnsGemm.multiply(rows: rows, columns: columns, depth: depth, a: pa.baseAddress!, lda: lda,
+                                                        b: pb.baseAddress!, ldb: columns, bias: withBias ? pbias.baseAddress : nil,
+                                                        out: po.baseAddress!, ldo: ldo)
+                            }
+                        } } }
+                        for i in 0 ..< rows {
+                            for j in 0 ..< columns {
+                                #expect(abs(out[i * ldo + j] - expected[i * ldo + j]) <= 1e-5 * (1 + abs(expected[i * ldo + j])),
+                                        "rows \(rows) columns \(columns) depth \(depth) [\(i)][\(j)]")
+                            }
+                            for j in columns ..< ldo where i * ldo + j < rows * ldo { #expect(out[i * ldo + j].isNaN, "wrote a padding column") }
+                        }
+                        #expect(out[rows * ldo] == 12345, "wrote past the output")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func transposeMatchesIndexArithmetic() {
         var gen = Generator(state: 4)
-        for (shape, perm) in [([7, 33], [1, 0]), ([1, 5, 7, 3], [0, 3, 1, 2]), ([2, 3, 4, 5], [3, 1, 0, 2]), ([33, 1, 7], [2, 0, 1])] {
+        for (shape, perm) in [([7, 33], [1, 0]), ([1, 5, 7, 3], [0, 3, 1, 2]), ([2, 3, 4, 5], [3, 1, 0, 2]), ([33, 1, 7], [2, 0, 1]),
+                              ([7, 33, 9], [1, 0, 2]), ([3, 5, 2, 8], [2, 0, 1, 3])] {   // last two: the last axis stays
             let x = gen.array(shape.reduce(1, *))
             let outShape = perm.map { shape[$0] }
             var expected = [Float](repeating: 0, count: x.count)
@@ -183,7 +223,8 @@ import Testing
 
     @Test func broadcastingMatchesPerElementIndexing() throws {
         var gen = Generator(state: 5)
-        for (a, b) in [([2, 3, 4, 5], [4, 1]), ([7], [33, 1]), ([1, 3, 1, 5], [2, 1, 4, 1]), ([33], [33]), ([], [7, 1])] {
+        for (a, b) in [([2, 3, 4, 5], [4, 1]), ([7], [33, 1]), ([1, 3, 1, 5], [2, 1, 4, 1]), ([33], [33]), ([], [7, 1]),
+                       ([7, 5, 9], [9]), ([33, 9], [33, 1]), ([9], [7, 33, 9])] {   // last three: one outer axis
             let out = BroadcastLayout.shape(a, b)!
             let x = gen.array(a.reduce(1, *)), y = gen.array(b.reduce(1, *))
             let planning = PlanBuilder(modelBytes: 0)
