@@ -265,8 +265,12 @@ public final class SequenceGame: CoalitionGame {
         var bits = [UInt64](repeating: 0, count: count * words)
         for n in 0 ..< count {
             let member = members + n * m
-            for i in 0 ..< m {   // branch-free: members are random, a branch per player mispredicts
-                bits[n * words + i >> 6] |= UInt64(member[i] != 0 ? 1 : 0) << UInt64(i & 63)
+            for w in 0 ..< words {
+                // In a register and branch-free: members are random, a branch per player
+                // mispredicts and a read-modify-write per player waits on the last one.
+                var word: UInt64 = 0
+                for i in w * 64 ..< min(m, w * 64 + 64) { word |= UInt64(member[i] != 0 ? 1 : 0) << UInt64(i & 63) }
+                bits[n * words + w] = word
             }
         }
         let stateSizes = (startState ?? []).map(\.count)   // per row
