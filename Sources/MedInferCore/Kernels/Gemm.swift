@@ -217,14 +217,17 @@ final class GemmWorkspace {
 
     func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
         if count > capacity {
-            buffer?.deallocate()
-            buffer = .allocate(capacity: count)
+            if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4) }
+            guard let memory = PrefaultedMemory.allocate(bytes: count * 4) else {
+                fatalError("out of memory for \(count * 4) bytes of GEMM workspace")
+            }
+            buffer = memory.bindMemory(to: Float.self, capacity: count)
             capacity = count
         }
         return buffer!
     }
 
-    deinit { buffer?.deallocate() }
+    deinit { if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4) } }
 }
 
 /// Packs depth k0..<k0+depth, columns n0..<n0+width of B into NR-column panels:

@@ -33,6 +33,7 @@ final class WinogradConv3x3: @unchecked Sendable {
     /// The zero-bordered input copy: [channel][row][x mod 4][x / 4], phases of
     /// `phaseLength` floats, so a row holds 4 × phaseLength floats.
     private let padded: UnsafeMutablePointer<Float>
+    private let paddedBytes: Int
     private let paddedHeight: Int, phaseLength: Int
     /// Tiles per block: two 16-wide GEMM panels.
     static let blockTiles = 32
@@ -103,9 +104,9 @@ final class WinogradConv3x3: @unchecked Sendable {
         paddedHeight = tilesY * 4 + 2
         phaseLength = rowTiles + 1   // tile tx reads phase entries tx and tx + 1
         let paddedCount = c * paddedHeight * 4 * phaseLength
-        // calloc: the zero border comes from zero pages, never written or even touched
-        // unless a tile reads it (the plan costs no page faults for it).
-        padded = calloc(paddedCount, MemoryLayout<Float>.stride)!.assumingMemoryBound(to: Float.self)
+        // Zero-filled (the border is never written), populated in one call when large.
+        paddedBytes = paddedCount * MemoryLayout<Float>.stride
+        padded = PrefaultedMemory.allocate(bytes: paddedBytes)!.assumingMemoryBound(to: Float.self)
         v = UnsafeMutablePointer(bitPattern: 64)!
         // Rows rounded up to the micro-kernel's 6, so every GEMM tile is a full tile
         // (the packed weights' extra rows are zero; their products are never read).
@@ -115,7 +116,7 @@ final class WinogradConv3x3: @unchecked Sendable {
     }
 
     deinit {
-        edgeScratch.deallocate(); free(padded)
+        edgeScratch.deallocate(); PrefaultedMemory.deallocate(padded, bytes: paddedBytes)
         d.deallocate(); t.deallocate()
     }
 

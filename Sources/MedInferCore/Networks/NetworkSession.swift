@@ -41,7 +41,7 @@ public final class NetworkSession: @unchecked Sendable {
     }
 
     deinit {
-        arena?.deallocate()
+        if let arena { PrefaultedMemory.deallocate(arena, bytes: arenaCapacity * 4) }
         table?.deallocate()
     }
 
@@ -118,15 +118,15 @@ public final class NetworkSession: @unchecked Sendable {
 
     private func reserve(arenaFloats: Int, slots: Int) throws(MedInferError) {
         if arenaFloats > arenaCapacity || arena == nil {
-            arena?.deallocate()
+            if let arena { PrefaultedMemory.deallocate(arena, bytes: arenaCapacity * 4) }
             arena = nil
             arenaCapacity = 0
-            guard let p = malloc(max(arenaFloats, 16) * 4 + 64) else {
+            let floats = max(arenaFloats, 16)
+            guard let p = PrefaultedMemory.allocate(bytes: floats * 4) else {
                 throw .outOfMemory("cannot allocate the \(arenaFloats * 4)-byte tensor arena")
             }
-            free(p)
-            arena = .allocate(capacity: max(arenaFloats, 16))
-            arenaCapacity = max(arenaFloats, 16)
+            arena = p.bindMemory(to: Float.self, capacity: floats)
+            arenaCapacity = floats
         }
         if slots > tableCapacity || table == nil {
             table?.deallocate()
