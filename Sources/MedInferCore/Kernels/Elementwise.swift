@@ -85,17 +85,17 @@ enum Elementwise {
             run(op, a, layout.innerStrideA, b, layout.innerStrideB, out, layout.inner)
             return
         }
-        if layout.outer.count == 1, op != .pow, op != .max, op != .min {
+        if layout.outer.count == 1 {
             // One outer axis (a [rows, features] tensor and a per-feature vector, say):
             // the operator chosen once, not per row.
             let rows = layout.outer[0], strideA = layout.strideA[0], strideB = layout.strideB[0]
             switch op {
-            case .add: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 + $1 } scalar: { $0 + $1 }
-            case .sub: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 - $1 } scalar: { $0 - $1 }
-            case .mul: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 * $1 } scalar: { $0 * $1 }
-            default: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 / $1 } scalar: { $0 / $1 }
+            case .add: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 + $1 } scalar: { $0 + $1 }; return
+            case .sub: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 - $1 } scalar: { $0 - $1 }; return
+            case .mul: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 * $1 } scalar: { $0 * $1 }; return
+            case .div: rowsLoop(a, strideA, b, strideB, out, layout, rows) { $0 / $1 } scalar: { $0 / $1 }; return
+            case .pow, .max, .min: break   // scalar per element: the odometer below
             }
-            return
         }
         // A stack odometer: a heap array here would cost more than a small operation.
         withUnsafeTemporaryAllocation(of: Int.self, capacity: max(layout.outer.count, 1)) { index in

@@ -8,15 +8,17 @@ import Musl
 /// on transparent huge pages where the kernel offers them. A fresh process's first image
 /// otherwise takes a page fault per 4 KiB it touches: ~4,600 for the seed CNN at
 /// 600x450, and in a virtual machine each fault costs microseconds. Small blocks come
-/// from malloc as before.
+/// from calloc.
 enum PrefaultedMemory {
-    /// Below this a block is malloc'ed (populating buys nothing for a few pages).
+    /// Below this a block is calloc'ed (populating buys nothing for a few pages).
     static let threshold = 1 << 21
     private static let hugePage = 1 << 21
 
-    /// `bytes` of zero-filled memory, 64-byte aligned, or nil when out of memory.
+    /// `bytes` of zero-filled memory (page-aligned when mapped, malloc's alignment when
+    /// small), or nil when out of memory.
     static func allocate(bytes: Int) -> UnsafeMutableRawPointer? {
         guard bytes >= threshold else { return calloc(max(bytes, 1), 1) }
+        guard bytes <= Int.max - hugePage else { return nil }
         let length = roundedLength(bytes)
         guard let mapped = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapped != MAP_FAILED else { return nil }

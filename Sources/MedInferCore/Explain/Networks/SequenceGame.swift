@@ -187,12 +187,12 @@ public final class SequenceGame: CoalitionGame {
         return staticsIndependent ? order : order + statics
     }
 
-    /// Sequences per network run: whole tiles of the recurrent kernel (64 = 16 tiles of
-    /// the fused step's 4 rows, 66 = 11 of the GEMM micro-kernel's 6), so no run ends in
-    /// a partial tile (measured: 66 rather than 64 rows made the GEMM path 7% faster).
+    /// Sequences per network run: about 64, in whole tiles of the recurrent kernel (64 for
+    /// the fused step's 4 rows, 66 for the GEMM micro-kernel's 6), so no run ends in a
+    /// partial tile (measured: 66 rather than 64 rows made the GEMM path 7% faster).
     private lazy var rowsPerRun: Int = {
         let tile = (try? session.plan(for: shapes(rows: 1), mode: mode).recurrentRowTile) ?? 4
-        return tile == 4 ? 64 : 66
+        return (64 + tile - 1) / tile * tile
     }()
 
     /// One stage of an evaluation: the steps up to `end`, and as bits the players whose
@@ -338,13 +338,13 @@ public final class SequenceGame: CoalitionGame {
         let count = rows.count, m = playerCount
         let rowFloats = range.count * features
         let batch = Self.reserve(&sequenceRows, count: count * rowFloats)
-        let firstPlayer = range.map { players.player(step: $0, channel: 0) }   // per step, channel 0's player
+        let stepPlayer = range.map { players.player(step: $0, channel: 0) }   // per step, channel 0's player
         for (i, r) in rows.enumerated() {
             let member = members + (r / backgroundRows) * m, b = r % backgroundRows
             for t in range {
                 let out = batch + i * rowFloats + (t - range.lowerBound) * features
                 let own = sequence.pointer + t * features
-                guard let first = firstPlayer[t - range.lowerBound] else {
+                guard let first = stepPlayer[t - range.lowerBound] else {
                     out.update(from: own, count: features)
                     continue
                 }

@@ -21,7 +21,7 @@ enum ExactShapley {
         var members = [UInt8](repeating: 0, count: batch * m)
         var values = [Double](repeating: 0, count: batch * k)
         // phi_i = A_i - C with A_i = sum over S containing i of (w(|S|-1) + w(|S|)) v(S) and
-        // C = sum over all S of w(|S|) v(S): per coalition one add per member, no branches.
+        // C = sum over all S of w(|S|) v(S): per coalition one add per member, no selects.
         // (A is indexed by mask bit; `order` maps bits to players at the end.)
         var sums = [Double](repeating: 0, count: m * k)
         var common = [Double](repeating: 0, count: k)
