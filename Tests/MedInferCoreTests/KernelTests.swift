@@ -127,7 +127,7 @@ import Testing
                                                  bias: bias, activation: .relu, poolAfter: pool)
                             direct.withUnsafeMutableBufferPointer { d.run(input: px.baseAddress!, output: $0.baseAddress!, batch: 1) }
                             if WinogradConv3x3.applies(to: g) {
-                                let wk = WinogradConv3x3(geometry: g, weights: .init(pw.baseAddress!, outChannels: outChannels, channels: channels),
+                                let wk = WinogradConv3x3(geometry: g, weights: .init(pw.baseAddress!, outChannels: outChannels, channels: channels)!,
                                                          bias: bias, activation: .relu, poolAfter: pool)
                                 winograd.withUnsafeMutableBufferPointer { wk.run(input: px.baseAddress!, output: $0.baseAddress!, batch: 1) }
                             } else {

@@ -214,20 +214,31 @@ protocol GemmPackA {
 final class GemmWorkspace {
     private var buffer: UnsafeMutablePointer<Float>?
     private var capacity = 0
+    /// Workspaces of a quarter huge page and more are mapped whole (Winograd's blocks of a
+    /// 64-channel layer take 600 KB: 150 page faults on a fresh process's first image).
+    private static let mappedFrom = 1 << 19
+
+    /// The most any user has said it will reserve (see `expect`).
+    private var expected = 0
+
+    /// Notes, while planning, a size a step will reserve when it runs: the first reserve
+    /// then allocates for the largest at once instead of growing layer by layer.
+    func expect(_ count: Int) { expected = max(expected, count) }
 
     func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
         if count > capacity {
-            if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4) }
-            guard let memory = PrefaultedMemory.allocate(bytes: count * 4) else {
-                fatalError("out of memory for \(count * 4) bytes of GEMM workspace")
+            if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4, mappedFrom: Self.mappedFrom) }
+            let size = max(count, expected)
+            guard let memory = PrefaultedMemory.allocate(bytes: size * 4, mappedFrom: Self.mappedFrom) else {
+                fatalError("out of memory for \(size * 4) bytes of GEMM workspace")
             }
-            buffer = memory.bindMemory(to: Float.self, capacity: count)
-            capacity = count
+            buffer = memory.bindMemory(to: Float.self, capacity: size)
+            capacity = size
         }
         return buffer!
     }
 
-    deinit { if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4) } }
+    deinit { if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4, mappedFrom: Self.mappedFrom) } }
 }
 
 /// Packs depth k0..<k0+depth, columns n0..<n0+width of B into NR-column panels:
@@ -311,6 +322,7 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
     init(rows: Int, depth: Int, element: (Int, Int) -> Float) {
         self.rows = rows
         self.depth = depth
+        owner = nil
         let mr = Gemm.mr
         let panels = (rows + mr - 1) / mr
         storage = calloc(max(1, panels * mr * depth), MemoryLayout<Float>.stride)!.assumingMemoryBound(to: Float.self)
@@ -332,6 +344,7 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
     init(rows: Int, depth: Int, rowStride: Int, columnStride: Int, source: UnsafePointer<Float>) {
         self.rows = rows
         self.depth = depth
+        owner = nil
         let mr = Gemm.mr
         let panels = (rows + mr - 1) / mr
         let count = max(1, panels * mr * depth)
@@ -350,7 +363,25 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
         }
     }
 
-    deinit { free(storage) }
+    /// Panels already laid out by their maker in a block `owner` keeps alive (a Winograd
+    /// layer writes its 36 operands into one block as it transforms them).
+    init(rows: Int, depth: Int, packedAt storage: UnsafeMutablePointer<Float>, owner: AnyObject) {
+        self.rows = rows
+        self.depth = depth
+        self.storage = storage
+        self.owner = owner
+    }
+
+    /// Set when the panels live in another object's block; nil when this object owns them.
+    private let owner: AnyObject?
+
+    deinit { if owner == nil { free(storage) } }
+
+    /// Where row r, depth step p of a `rows` × `depth` operand goes in the packed panels.
+    @inline(__always)
+    static func packedIndex(row r: Int, step p: Int, depth: Int) -> Int {
+        ((r / Gemm.mr) * depth + p) * Gemm.mr + r % Gemm.mr
+    }
 
     func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)
         -> (UnsafePointer<Float>, panelStride: Int)

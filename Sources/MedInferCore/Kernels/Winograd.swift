@@ -34,6 +34,8 @@ final class WinogradConv3x3: @unchecked Sendable {
     /// `phaseLength` floats, so a row holds 4 × phaseLength floats.
     private let padded: UnsafeMutablePointer<Float>
     private let paddedBytes: Int
+    /// The region `padded` was carved from (its plan's), or nil when this kernel owns it.
+    private let paddedRegion: MemoryRegion?
     private let paddedHeight: Int, phaseLength: Int
     /// Tiles per block: two 16-wide GEMM panels.
     static let blockTiles = 32
@@ -64,33 +66,72 @@ final class WinogradConv3x3: @unchecked Sendable {
     /// Immutable, so one copy serves every plan and thread (see `WeightCache`).
     final class Weights: @unchecked Sendable {
         let u: [PrepackedA]
-        init(_ weights: UnsafePointer<Float>, outChannels k: Int, channels c: Int) {
-            // U = G g Gᵀ per (output, input) channel pair (in Double), laid out [ξ][K][C].
-            // Laid out [K][C][36] so the transform writes sequentially; packing then reads
-            // each point's K × C matrix with a stride of 36.
-            let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * k * c)
-            defer { transformed.deallocate() }
-            for pair in 0 ..< k * c {
-                WinogradConv3x3.transformKernel(weights + pair * 9, into: transformed + pair * 36)
+        /// Transforms the K × C kernels into 36 packed operands written in place into one
+        /// block of `memory` (or of its own when nil).
+        init?(_ weights: UnsafePointer<Float>, outChannels k: Int, channels c: Int, memory: MemoryRegion? = nil) {
+            // Zeroed: the last panel's rows past K are read by the micro-kernel.
+            let pointFloats = (k + Gemm.mr - 1) / Gemm.mr * Gemm.mr * c
+            let region = memory ?? MemoryRegion()
+            guard let raw = region.allocate(bytes: 36 * pointFloats * MemoryLayout<Float>.stride) else { return nil }
+            let block = raw.bindMemory(to: Float.self, capacity: 36 * pointFloats)
+            let kernels = UnsafeMutablePointer<SIMD8<Double>>.allocate(capacity: 9)
+            let transformed = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 36)
+            let tail = UnsafeMutablePointer<Float>.allocate(capacity: 72)
+            defer { kernels.deallocate(); transformed.deallocate(); tail.deallocate() }
+            // Eight (output, input) channel pairs at a time, one per lane: their 72 weights
+            // are consecutive, so lane l of element j is at l * 9 + j.
+            let pairs = k * c
+            var first = 0
+            while first < pairs {
+                let lanes = min(8, pairs - first)
+                var src = weights + first * 9
+                if lanes < 8 {
+                    tail.initialize(repeating: 0, count: 72)
+                    tail.update(from: src, count: lanes * 9)
+                    src = UnsafePointer(tail)
+                }
+                for j in 0 ..< 9 {
+                    kernels[j] = SIMD8<Double>(SIMD8<Float>(src[j], src[9 + j], src[18 + j], src[27 + j],
+                                                            src[36 + j], src[45 + j], src[54 + j], src[63 + j]))
+                }
+                WinogradConv3x3.transformKernels(kernels, into: transformed)
+                let values = UnsafeRawPointer(transformed).assumingMemoryBound(to: Float.self)
+                for l in 0 ..< lanes {
+                    let pair = first + l
+                    // Pointer steps: index arithmetic with overflow checks was half the time.
+                    var target = block + PrepackedA.packedIndex(row: pair / c, step: pair % c, depth: c)
+                    var value = values + l
+                    for _ in 0 ..< 36 {
+                        target.pointee = value.pointee
+                        target += pointFloats
+                        value += 8
+                    }
+                }
+                first += 8
             }
             u = (0 ..< 36).map { xi in
-                PrepackedA(rows: k, depth: c, rowStride: c * 36, columnStride: 36, source: transformed + xi)
+                PrepackedA(rows: k, depth: c, packedAt: block + xi * pointFloats, owner: region)
             }
         }
     }
 
+    /// `memory`, when given, holds the zero-bordered input copy for as long as the region
+    /// lives (a plan's kernels share its huge pages); otherwise the kernel allocates its own.
     convenience init(geometry: Conv2DGeometry, weights: Weights, bias: [Float]?, activation: Activation,
-                     poolAfter: Bool = false, scratch: GemmWorkspace = GemmWorkspace()) {
+                     poolAfter: Bool = false, scratch: GemmWorkspace = GemmWorkspace(), memory: MemoryRegion? = nil) {
         self.init(geometry: geometry, u: weights.u, bias: bias ?? [Float](repeating: 0, count: geometry.outChannels),
-                  activation: activation, poolAfter: poolAfter, scratch: scratch)
+                  activation: activation, poolAfter: poolAfter, scratch: scratch, memory: memory)
     }
 
+    /// Resized kernels (regional re-runs make many) own their buffers, so they do not
+    /// accumulate in the plan's region.
     func resized(to geometry: Conv2DGeometry) -> any ConvolutionKernel {
-        WinogradConv3x3(geometry: geometry, u: u, bias: bias, activation: activation, poolAfter: poolAfter, scratch: scratch)
+        WinogradConv3x3(geometry: geometry, u: u, bias: bias, activation: activation, poolAfter: poolAfter,
+                        scratch: scratch, memory: nil)
     }
 
     private init(geometry: Conv2DGeometry, u: [PrepackedA], bias: [Float], activation: Activation,
-                 poolAfter: Bool, scratch: GemmWorkspace) {
+                 poolAfter: Bool, scratch: GemmWorkspace, memory: MemoryRegion?) {
         self.scratch = scratch
         g = geometry
         self.activation = activation
@@ -106,56 +147,68 @@ final class WinogradConv3x3: @unchecked Sendable {
         let paddedCount = c * paddedHeight * 4 * phaseLength
         // Zero-filled (the border is never written), populated in one call when large.
         paddedBytes = paddedCount * MemoryLayout<Float>.stride
-        padded = PrefaultedMemory.allocate(bytes: paddedBytes)!.assumingMemoryBound(to: Float.self)
+        if let memory, let block = memory.allocate(bytes: paddedBytes) {
+            padded = block.assumingMemoryBound(to: Float.self)
+            paddedRegion = memory
+        } else {
+            padded = PrefaultedMemory.allocate(bytes: paddedBytes)!.assumingMemoryBound(to: Float.self)
+            paddedRegion = nil
+        }
         v = UnsafeMutablePointer(bitPattern: 64)!
         // Rows rounded up to the micro-kernel's 6, so every GEMM tile is a full tile
         // (the packed weights' extra rows are zero; their products are never read).
         paddedOutChannels = (k + Gemm.mr - 1) / Gemm.mr * Gemm.mr
         m = UnsafeMutablePointer(bitPattern: 64)!
         edgeScratch = .allocate(capacity: Gemm.mr * Gemm.nr)
+        scratch.expect(36 * (vStride + mStride))
     }
 
     deinit {
-        edgeScratch.deallocate(); PrefaultedMemory.deallocate(padded, bytes: paddedBytes)
+        edgeScratch.deallocate()
+        if paddedRegion == nil { PrefaultedMemory.deallocate(padded, bytes: paddedBytes) }
         d.deallocate(); t.deallocate()
     }
 
-    /// G g Gᵀ for one 3×3 kernel (row-major), giving the 6×6 transform-domain weights
-    /// row-major in `out`, computed in Double so the transform adds no rounding of its own.
+    /// G g Gᵀ for eight 3×3 kernels at once (lane l of w[j] is element j of kernel l,
+    /// row-major), giving the 6×6 transform-domain weights row-major in `out`, computed
+    /// in Double so the transform adds no rounding of its own.
     @inline(__always)
-    static func transformKernel(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    static func transformKernels(_ w: UnsafePointer<SIMD8<Double>>, into out: UnsafeMutablePointer<SIMD8<Float>>) {
+        typealias D8 = SIMD8<Double>
         // G k (6×3): the rows of G applied to the kernel's columns.
-        var t = (Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
-                 Double(0), Double(0), Double(0), Double(0), Double(0), Double(0),
-                 Double(0), Double(0), Double(0), Double(0), Double(0), Double(0))
-        withUnsafeMutableBytes(of: &t) { raw in
-            let gk = raw.baseAddress!.assumingMemoryBound(to: Double.self)
+        var gk = (D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(),
+                  D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8())
+        withUnsafeMutableBytes(of: &gk) { raw in
+            let gk = raw.baseAddress!.assumingMemoryBound(to: D8.self)
+            // Multiplies by Double reciprocals (divides took half the time): a Double
+            // rounding of 1e-16 does not show after rounding to Float.
+            let sixth = 1.0 / 6, twelfth = 1.0 / 12, twentyFourth = 1.0 / 24
             for j in 0 ..< 3 {
-                let k0 = Double(w[j]), k1 = Double(w[3 + j]), k2 = Double(w[6 + j])
-                gk[j] = k0 / 4
-                gk[3 + j] = -(k0 + k1 + k2) / 6
-                gk[6 + j] = -(k0 - k1 + k2) / 6
-                gk[9 + j] = k0 / 24 + k1 / 12 + k2 / 6
-                gk[12 + j] = k0 / 24 - k1 / 12 + k2 / 6
+                let k0 = w[j], k1 = w[3 + j], k2 = w[6 + j]
+                gk[j] = k0 * 0.25
+                gk[3 + j] = -(k0 + k1 + k2) * sixth
+                gk[6 + j] = -(k0 - k1 + k2) * sixth
+                gk[9 + j] = k0 * twentyFourth + k1 * twelfth + k2 * sixth
+                gk[12 + j] = k0 * twentyFourth - k1 * twelfth + k2 * sixth
                 gk[15 + j] = k2
             }
             // (G k) Gᵀ (6×6): the same rows of G applied to each row of G k.
             for i in 0 ..< 6 {
                 let a = gk[i * 3], b = gk[i * 3 + 1], c = gk[i * 3 + 2]
                 let o = out + i * 6
-                o[0] = Float(a / 4)
-                o[1] = Float(-(a + b + c) / 6)
-                o[2] = Float(-(a - b + c) / 6)
-                o[3] = Float(a / 24 + b / 12 + c / 6)
-                o[4] = Float(a / 24 - b / 12 + c / 6)
-                o[5] = Float(c)
+                o[0] = SIMD8<Float>(a * 0.25)
+                o[1] = SIMD8<Float>(-(a + b + c) * sixth)
+                o[2] = SIMD8<Float>(-(a - b + c) * sixth)
+                o[3] = SIMD8<Float>(a * twentyFourth + b * twelfth + c * sixth)
+                o[4] = SIMD8<Float>(a * twentyFourth - b * twelfth + c * sixth)
+                o[5] = SIMD8<Float>(c)
             }
         }
     }
 
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int) {
         let vCount = 36 * vStride
-        v = scratch.reserve(vCount + 36 * mStride)
+        v = scratch.reserve(vCount + 36 * mStride)   // as `expect`ed at init
         m = v + vCount
         let plane = g.height * g.width
         let outPlane = poolAfter ? (g.outHeight / 2) * (g.outWidth / 2) : g.outHeight * g.outWidth

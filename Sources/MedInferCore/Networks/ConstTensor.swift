@@ -80,7 +80,10 @@ struct ConstTensor {
     }
 
     /// Decodes an ONNX tensor. Float raw_data that is 4-byte aligned is used in place.
-    init(_ tensor: ONNXTensor, bytes: UnsafeRawBufferPointer, label: String) throws(MedInferError) {
+    /// `alignedCopies`, when given, receives copies of float data that is not 4-byte
+    /// aligned in the file (protobuf gives no alignment), kept as long as the region lives.
+    init(_ tensor: ONNXTensor, bytes: UnsafeRawBufferPointer, label: String,
+         alignedCopies: MemoryRegion? = nil) throws(MedInferError) {
         guard let type = ONNXElementType(rawValue: tensor.elementTypeCode) else {
             throw .unsupported("\(label): element type \(tensor.elementTypeCode) is not supported")
         }
@@ -114,6 +117,9 @@ struct ConstTensor {
             case .float:
                 if Int(bitPattern: base) % 4 == 0 {
                     storage = .mapped(base.assumingMemoryBound(to: Float.self), n)
+                } else if n >= 256, let copy = alignedCopies?.allocate(bytes: n * 4) {
+                    copy.copyMemory(from: base, byteCount: n * 4)
+                    storage = .mapped(UnsafePointer(copy.assumingMemoryBound(to: Float.self)), n)
                 } else {
                     storage = .floats((0 ..< n).map { Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
                 }

@@ -40,6 +40,9 @@ final class PlanBuilder {
     /// Packing and transform memory that kernels use during their own step only, shared
     /// by all steps of the plan.
     let kernelScratch = GemmWorkspace()
+    /// Buffers kernels keep for the plan's lifetime (Winograd's zero-bordered inputs), on
+    /// shared huge pages.
+    let kernelMemory = MemoryRegion()
     /// Total floats of arena slots so far, checked against the cap.
     private var requested = 0
     /// Bytes computed while planning (folded constants, constant copies, index and

@@ -3,12 +3,15 @@
 /// The objects are immutable; the lock guards only the lookup table.
 final class WeightCache: @unchecked Sendable {
     private let table = Locked<[String: any AnyObject & Sendable]>([:])
+    /// Where weights packed by their maker live (Winograd's transforms), and aligned
+    /// copies of initializers: huge pages shared by all layers, released with the model.
+    let memory = MemoryRegion()
 
-    func value<T: AnyObject & Sendable>(_ key: String, make: () -> T) -> T {
+    func value<T: AnyObject & Sendable, E: Error>(_ key: String, make: () throws(E) -> T) throws(E) -> T {
         if let found = table.withLock({ $0[key] }) as? T { return found }
         // Built outside the lock (it may take milliseconds); a racing thread's copy is
         // equal, and the first one stored wins.
-        let made = make()
+        let made = try make()
         return table.withLock { entries in
             if let existing = entries[key] as? T { return existing }
             entries[key] = made

@@ -179,13 +179,17 @@ extension Operators {
         let weightKey = c.node.inputs[1] + "|" + c.node.outputs[0] + (inputScale.map { "|x\($0.bitPattern)" } ?? "")
         if WinogradConv3x3.applies(to: geometry) && ConvolutionAlgorithm.winogradEnabled {
             let packed = try w.withFloats { (weights) throws(MedInferError) in
-                cache.value(weightKey + "|winograd") {
-                    WinogradConv3x3.Weights(weights, outChannels: outChannels, channels: channels)
+                try cache.value(weightKey + "|winograd") { () throws(MedInferError) in
+                    guard let made = WinogradConv3x3.Weights(weights, outChannels: outChannels, channels: channels,
+                                                             memory: cache.memory) else {
+                        throw .outOfMemory("cannot allocate the transformed weights of \(c.node.label)")
+                    }
+                    return made
                 }
             }
             let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
                                                activation: activation?.0 ?? .identity, poolAfter: pool,
-                                               scratch: c.builder.kernelScratch)
+                                               scratch: c.builder.kernelScratch, memory: c.builder.kernelMemory)
             return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                           reading: [input], writing: [out])
         }
