@@ -162,6 +162,7 @@ package final class RegionalExecution {
     /// box reaches (marking each output's box). False when a pass's axis is not found
     /// (the caller then reruns the step whole).
     private func resizeBox(_ r: ResizeStep, io: StepIO, box: Box) -> Bool {
+        guard r.plane == nil else { return false }   // not made for regional plans (retainAll)
         var shape = io.reads[0].shape, box = box
         var work: [(pass: ResizeStep.Pass, axis: Int, inShape: [Int], outBox: Box)] = []
         for pass in r.passes {

@@ -5,9 +5,33 @@
 final class ResizeStep: NetworkStep {
     /// One pass per resized axis: [outer, length, inner] -> [outer, newLength, inner].
     struct Pass { var outer: Int, inputLength: Int, inner: Int, resampling: AxisResampling, source: Int, destination: Int }
+    /// Two adjacent axes resized together, row by row (`Resize.plane`): an image's height
+    /// and width without an intermediate tensor.
+    struct PlanePass {
+        var outer: Int, rows: Int, columns: Int, inner: Int
+        var vertical: AxisResampling, horizontal: AxisResampling
+        var source: Int, destination: Int
+    }
     let passes: [Pass]
-    init(passes: [Pass]) { self.passes = passes }
+    let plane: PlanePass?
+    /// One blended source row of `plane` (this step's own: a plan runs on one thread).
+    private let row: UnsafeMutablePointer<Float>?
+
+    init(passes: [Pass]) { self.passes = passes; plane = nil; row = nil }
+
+    init(plane: PlanePass) {
+        passes = []
+        self.plane = plane
+        row = .allocate(capacity: max(1, plane.columns * plane.inner))
+    }
+
+    deinit { row?.deallocate() }
+
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
+        if let p = plane, let row {
+            Resize.plane(slots[p.source], slots[p.destination], outer: p.outer, rows: p.rows, columns: p.columns,
+                         inner: p.inner, vertical: p.vertical, horizontal: p.horizontal, row: row)
+        }
         for p in passes {
             Resize.axis(slots[p.source], slots[p.destination], outer: p.outer, inputLength: p.inputLength,
                         inner: p.inner, resampling: p.resampling)
@@ -67,6 +91,21 @@ extension Operators {
         if changed.isEmpty { return [x] }
         guard outShape.allSatisfy({ $0 > 0 }) else { throw .shapeMismatch("Resize to an empty shape \(outShape)") }
         let input = try c.builder.tensor(x)
+        func resampling(_ axis: Int) -> AxisResampling {
+            AxisResampling(inputLength: x.shape[axis], outputLength: outShape[axis], scale: axisScale[axis],
+                           mode: mode, coordinates: coordinates)
+        }
+        // Height and width of an image together, unless every intermediate must stay
+        // inspectable (regional re-runs recompute the passes box by box).
+        if changed.count == 2, changed[1] == changed[0] + 1, !c.builder.retainAll {
+            let (a, b) = (changed[0], changed[1])
+            try c.builder.charge(12 * (outShape[a] + outShape[b]), for: "Resize to \(outShape)")
+            let out = try c.newTensor(outShape)
+            let plane = ResizeStep.PlanePass(outer: x.shape[..<a].reduce(1, *), rows: x.shape[a], columns: x.shape[b],
+                                             inner: x.shape[(b + 1)...].reduce(1, *), vertical: resampling(a),
+                                             horizontal: resampling(b), source: input.slot, destination: out.slot)
+            return try c.emit(ResizeStep(plane: plane), reading: [input], writing: [out])
+        }
         var passes: [ResizeStep.Pass] = []
         var current = input
         var tensors: [RuntimeTensor] = []
