@@ -866,6 +866,27 @@ def build_resize(rng, *, opset=None, mode=None, coord=None, nearest_mode=None, u
     return _model([node], {"X": _normal(rng, shape)}, ["Y"], inits, opset=opset, name="resize")
 
 
+def build_resize_of_transposed_image(rng, *, mode=None, coord=None):
+    """The Keras export's image input: an NHWC tensor transposed to NCHW, its shape read
+    by a Shape node, and resized (linear or nearest, any coordinate transformation) over
+    height and width. MedInfer resizes straight from the NHWC tensor (no transpose)."""
+    mode = mode or _pick(rng, ["linear", "nearest"])
+    coord = coord or _pick(rng, RESIZE_COORDS)
+    n, c = _dim(rng, (1, 2)), _dim(rng, (1, 3, 4))
+    h, w = _dim(rng, SIZES), _dim(rng, SIZES)
+    oh, ow = _dim(rng, SIZES + (4, 10)), _dim(rng, SIZES + (4, 10))
+    attrs = {"mode": mode, "coordinate_transformation_mode": coord}
+    inits = {"sizes": _i64([n, c, oh, ow])}
+    nodes = [
+        helper.make_node("Transpose", ["X"], ["T"], perm=[0, 3, 1, 2]),
+        helper.make_node("Shape", ["T"], ["s"]),
+        helper.make_node("Cast", ["s"], ["Y1"], to=TensorProto.FLOAT),
+        helper.make_node("Resize", ["T", "", "", "sizes"], ["Y"], **attrs),
+    ]
+    return _model(nodes, {"X": _normal(rng, [n, h, w, c])}, ["Y", "Y1"], inits, opset=13,
+                  name="resize_of_transposed_image")
+
+
 # ----------------------------------------------------------------------------------------
 # constants and pass-throughs
 # ----------------------------------------------------------------------------------------
@@ -1088,6 +1109,7 @@ BUILDERS = {
     "split": build_split,
     "shape_chain": build_shape_chain,
     "resize": build_resize,
+    "resize_of_transposed_image": build_resize_of_transposed_image,
     "constant": build_constant,
     "identity": build_identity,
     "dropout": build_dropout,

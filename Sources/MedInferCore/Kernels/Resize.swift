@@ -107,24 +107,65 @@ enum Resize {
             let src = input + o * rows * rowLength
             let dst = output + o * outRows * outRowLength
             for y in 0 ..< outRows {
-                let a = src + Int(v.index0[y]) * rowLength, b = src + Int(v.index1[y]) * rowLength
-                let w = v.weight1[y]
-                if w == 0 {
-                    row.update(from: a, count: rowLength)
-                } else {
-                    let wa = 1 - w
-                    var k = 0
-                    while k + 8 <= rowLength {
-                        let x = UnsafeRawPointer(a + k).loadUnaligned(as: SIMD8<Float>.self)
-                        let z = UnsafeRawPointer(b + k).loadUnaligned(as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(row + k).storeBytes(of: x * wa + z * w, as: SIMD8<Float>.self)
-                        k += 8
-                    }
-                    while k < rowLength { row[k] = a[k] * wa + b[k] * w; k += 1 }
-                }
+                blendRows(src, rowLength: rowLength, v, y, into: row)
                 axis(row, dst + y * outRowLength, outer: 1, inputLength: columns, inner: inner, resampling: h)
             }
         }
+    }
+
+    /// `plane` for an image stored [outer, rows, columns, channels] (NHWC) whose output is
+    /// [outer, channels, newRows, newColumns] (NCHW): the layout transpose in front of a
+    /// resize done by the resize itself. Each blended row holds every channel; the column
+    /// pass picks one channel at a time. Same arithmetic as transposing first.
+    static func planeFromInterleaved(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, outer: Int,
+                                     rows: Int, columns: Int, channels: Int, vertical v: AxisResampling,
+                                     horizontal h: AxisResampling, row: UnsafeMutablePointer<Float>) {
+        let rowLength = columns * channels
+        let outRows = v.index0.count, outColumns = h.index0.count
+        let outPlane = outRows * outColumns
+        h.index0.withUnsafeBufferPointer { i0 in
+            h.index1.withUnsafeBufferPointer { i1 in
+                h.weight1.withUnsafeBufferPointer { w1 in
+                    for o in 0 ..< outer {
+                        let src = input + o * rows * rowLength
+                        let image = output + o * channels * outPlane
+                        for y in 0 ..< outRows {
+                            blendRows(src, rowLength: rowLength, v, y, into: row)
+                            for c in 0 ..< channels {
+                                let dst = image + c * outPlane + y * outColumns
+                                let line = UnsafePointer(row + c)
+                                for x in 0 ..< outColumns {
+                                    let w = w1[x]
+                                    dst[x] = line[Int(i0[x]) * channels] * (1 - w) + line[Int(i1[x]) * channels] * w
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output row y of a vertical resampling: source rows blended (copied at weight 0,
+    /// as `axis` does) into `row`.
+    @inline(__always)
+    private static func blendRows(_ src: UnsafePointer<Float>, rowLength: Int, _ v: AxisResampling, _ y: Int,
+                                  into row: UnsafeMutablePointer<Float>) {
+        let a = src + Int(v.index0[y]) * rowLength, b = src + Int(v.index1[y]) * rowLength
+        let w = v.weight1[y]
+        if w == 0 {
+            row.update(from: a, count: rowLength)
+            return
+        }
+        let wa = 1 - w
+        var k = 0
+        while k + 8 <= rowLength {
+            let x = UnsafeRawPointer(a + k).loadUnaligned(as: SIMD8<Float>.self)
+            let z = UnsafeRawPointer(b + k).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(row + k).storeBytes(of: x * wa + z * w, as: SIMD8<Float>.self)
+            k += 8
+        }
+        while k < rowLength { row[k] = a[k] * wa + b[k] * w; k += 1 }
     }
 
     /// Resamples axis `axis` of a tensor viewed as [outer, length, inner].

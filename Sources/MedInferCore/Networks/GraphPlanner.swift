@@ -203,6 +203,13 @@ final class GraphPlanner {
     }
 
     func markFused(_ index: Int, outputOf source: String) { fused[index] = source }
+
+    /// Whether every node that uses `value`, other than node `index`, reads only its shape
+    /// (Shape nodes), and the graph does not output it.
+    func onlyShapesRead(_ value: String, besides index: Int) -> Bool {
+        guard !graphOutputs.contains(value), let users = consumers[value] else { return false }
+        return users.allSatisfy { $0 == index || graph.nodes[$0].opType == "Shape" }
+    }
 }
 
 /// What an operator planner sees: the node, its input values, and the builder.

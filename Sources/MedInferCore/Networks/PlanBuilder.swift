@@ -31,6 +31,7 @@ final class PlanBuilder {
     private var firstWrite: [Int] = []
     private var lastRead: [Int] = []
     private(set) var steps: [NetworkStep] = []
+    var lastStep: NetworkStep? { steps.last }
     /// What each step reads and writes, in step order (for regional re-execution).
     private var stepIO: [StepIO] = []
     /// Every arena tensor keeps its own memory for the whole plan (no reuse of dead
@@ -160,6 +161,19 @@ final class PlanBuilder {
         steps.append(step)
         stepIO.append(StepIO(reads: inputs, writes: outputs))
         return outputs.map { .tensor($0) }
+    }
+
+    /// Takes back the last step when it is the one that wrote `slot` and nothing has read
+    /// `slot` yet, so that its consumer can compute from the step's own inputs (a Resize
+    /// reading an image through its layout transpose). The slot then takes no memory.
+    func withdrawLastStep(writing slot: Int) -> NetworkStep? {
+        guard let io = stepIO.last, io.writes.count == 1, io.writes[0].slot == slot, lastRead[slot] == -1,
+              case .arena(let n) = kinds[slot] else { return nil }
+        // The step's inputs keep lastRead = its index: the consumer emitted next takes it.
+        stepIO.removeLast()
+        requested -= n
+        kinds[slot] = .arena(0)
+        return steps.removeLast()
     }
 
     /// Lays out the arena: slots whose lifetimes overlap never share memory; others do.

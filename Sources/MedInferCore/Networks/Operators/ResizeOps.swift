@@ -11,6 +11,9 @@ final class ResizeStep: NetworkStep {
         var outer: Int, rows: Int, columns: Int, inner: Int
         var vertical: AxisResampling, horizontal: AxisResampling
         var source: Int, destination: Int
+        /// The source is the NHWC image in front of an NCHW transpose that this pass does
+        /// itself (`inner` is then the channel count).
+        var sourceInterleaved = false
     }
     let passes: [Pass]
     let plane: PlanePass?
@@ -29,8 +32,14 @@ final class ResizeStep: NetworkStep {
 
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
         if let p = plane, let row {
-            Resize.plane(slots[p.source], slots[p.destination], outer: p.outer, rows: p.rows, columns: p.columns,
-                         inner: p.inner, vertical: p.vertical, horizontal: p.horizontal, row: row)
+            if p.sourceInterleaved {
+                Resize.planeFromInterleaved(slots[p.source], slots[p.destination], outer: p.outer, rows: p.rows,
+                                            columns: p.columns, channels: p.inner, vertical: p.vertical,
+                                            horizontal: p.horizontal, row: row)
+            } else {
+                Resize.plane(slots[p.source], slots[p.destination], outer: p.outer, rows: p.rows, columns: p.columns,
+                             inner: p.inner, vertical: p.vertical, horizontal: p.horizontal, row: row)
+            }
         }
         for p in passes {
             Resize.axis(slots[p.source], slots[p.destination], outer: p.outer, inputLength: p.inputLength,
@@ -101,6 +110,17 @@ extension Operators {
             let (a, b) = (changed[0], changed[1])
             try c.builder.charge(12 * (outShape[a] + outShape[b]), for: "Resize to \(outShape)")
             let out = try c.newTensor(outShape)
+            // An NHWC image transposed to NCHW just for this resize (Keras exports): read
+            // the image itself and skip the transpose (its copy and its memory).
+            if rank == 4, a == 2, c.planner.onlyShapesRead(c.node.inputs[0], besides: c.index),
+               let transpose = c.builder.lastStep as? TransposeStep, transpose.destination == input.slot,
+               transpose.permutation == [0, 3, 1, 2], c.builder.withdrawLastStep(writing: input.slot) != nil {
+                let image = RuntimeTensor(slot: transpose.source, shape: transpose.shape)
+                let plane = ResizeStep.PlanePass(outer: x.shape[0], rows: x.shape[2], columns: x.shape[3], inner: x.shape[1],
+                                                 vertical: resampling(2), horizontal: resampling(3),
+                                                 source: image.slot, destination: out.slot, sourceInterleaved: true)
+                return try c.emit(ResizeStep(plane: plane), reading: [image], writing: [out])
+            }
             let plane = ResizeStep.PlanePass(outer: x.shape[..<a].reduce(1, *), rows: x.shape[a], columns: x.shape[b],
                                              inner: x.shape[(b + 1)...].reduce(1, *), vertical: resampling(a),
                                              horizontal: resampling(b), source: input.slot, destination: out.slot)
