@@ -69,48 +69,45 @@ final class WinogradConv3x3: @unchecked Sendable {
         /// Transforms the K × C kernels into 36 packed operands written in place into one
         /// block of `memory` (or of its own when nil).
         init?(_ weights: UnsafePointer<Float>, outChannels k: Int, channels c: Int, memory: MemoryRegion? = nil) {
-            // Zeroed: the last panel's rows past K are read by the micro-kernel.
-            let pointFloats = (k + Gemm.mr - 1) / Gemm.mr * Gemm.mr * c
+            // Lane r of a transform is output channel 6p + r of panel p (one input channel
+            // at a time), so each point's six results are one contiguous panel entry: one
+            // vector store per point instead of 36 scattered ones per kernel. The store's
+            // two extra lanes land on the next entry, written after it; planes are apart
+            // by 16 spare floats for the last entry's.
+            let mr = Gemm.mr   // 6: the six rows r0 ... r5 below
+            let panels = (k + mr - 1) / mr
+            let pointFloats = panels * mr * c
+            let pointStride = pointFloats + 16
             let region = memory ?? MemoryRegion()
-            guard let raw = region.allocate(bytes: 36 * pointFloats * MemoryLayout<Float>.stride) else { return nil }
-            let block = raw.bindMemory(to: Float.self, capacity: 36 * pointFloats)
+            // Zeroed; the last panel's rows past K get zero kernels' transforms (zero).
+            guard let raw = region.allocate(bytes: 36 * pointStride * MemoryLayout<Float>.stride) else { return nil }
+            let block = raw.bindMemory(to: Float.self, capacity: 36 * pointStride)
             let kernels = UnsafeMutablePointer<SIMD8<Double>>.allocate(capacity: 9)
             let transformed = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 36)
-            let tail = UnsafeMutablePointer<Float>.allocate(capacity: 72)
-            defer { kernels.deallocate(); transformed.deallocate(); tail.deallocate() }
-            // Eight (output, input) channel pairs at a time, one per lane: their 72 weights
-            // are consecutive, so lane l of element j is at l * 9 + j.
-            let pairs = k * c
-            var first = 0
-            while first < pairs {
-                let lanes = min(8, pairs - first)
-                var src = weights + first * 9
-                if lanes < 8 {
-                    tail.initialize(repeating: 0, count: 72)
-                    tail.update(from: src, count: lanes * 9)
-                    src = UnsafePointer(tail)
+            let zeros = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c)
+            zeros.initialize(repeating: 0, count: 9 * c)
+            defer { kernels.deallocate(); transformed.deallocate(); zeros.deallocate() }
+            for panel in 0 ..< panels {
+                // The panel's six output channels' kernels (zeros past K), 9 floats per input channel.
+                func rows(_ r: Int) -> UnsafePointer<Float> {
+                    panel * mr + r < k ? weights + (panel * mr + r) * c * 9 : UnsafePointer(zeros)
                 }
-                for j in 0 ..< 9 {
-                    kernels[j] = SIMD8<Double>(SIMD8<Float>(src[j], src[9 + j], src[18 + j], src[27 + j],
-                                                            src[36 + j], src[45 + j], src[54 + j], src[63 + j]))
-                }
-                WinogradConv3x3.transformKernels(kernels, into: transformed)
-                let values = UnsafeRawPointer(transformed).assumingMemoryBound(to: Float.self)
-                for l in 0 ..< lanes {
-                    let pair = first + l
-                    // Pointer steps: index arithmetic with overflow checks was half the time.
-                    var target = block + PrepackedA.packedIndex(row: pair / c, step: pair % c, depth: c)
-                    var value = values + l
-                    for _ in 0 ..< 36 {
-                        target.pointee = value.pointee
-                        target += pointFloats
-                        value += 8
+                let r0 = rows(0), r1 = rows(1), r2 = rows(2), r3 = rows(3), r4 = rows(4), r5 = rows(5)
+                for ic in 0 ..< c {
+                    let o = ic * 9
+                    for j in 0 ..< 9 {
+                        kernels[j] = SIMD8<Double>(SIMD8<Float>(r0[o + j], r1[o + j], r2[o + j], r3[o + j],
+                                                                r4[o + j], r5[o + j], 0, 0))
+                    }
+                    WinogradConv3x3.transformKernels(kernels, into: transformed)
+                    let entry = UnsafeMutableRawPointer(block + (panel * c + ic) * mr)
+                    for xi in 0 ..< 36 {
+                        (entry + xi * pointStride * 4).storeBytes(of: transformed[xi], as: SIMD8<Float>.self)
                     }
                 }
-                first += 8
             }
             u = (0 ..< 36).map { xi in
-                PrepackedA(rows: k, depth: c, packedAt: block + xi * pointFloats, owner: region)
+                PrepackedA(rows: k, depth: c, packedAt: block + xi * pointStride, owner: region)
             }
         }
     }
