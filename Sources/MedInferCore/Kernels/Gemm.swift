@@ -377,12 +377,6 @@ final class PrepackedA: GemmPackA, @unchecked Sendable {
 
     deinit { if owner == nil { free(storage) } }
 
-    /// Where row r, depth step p of a `rows` × `depth` operand goes in the packed panels.
-    @inline(__always)
-    static func packedIndex(row r: Int, step p: Int, depth: Int) -> Int {
-        ((r / Gemm.mr) * depth + p) * Gemm.mr + r % Gemm.mr
-    }
-
     func panels(scratch: UnsafeMutablePointer<Float>, rows: Int, k0: Int, depth: Int)
         -> (UnsafePointer<Float>, panelStride: Int)
     {

@@ -74,6 +74,16 @@ struct AxisResampling: Equatable {
         }
     }
 
+    /// The three tables as buffers, for the kernels' inner loops (no bounds checks).
+    @inline(__always)
+    func withTables<R>(_ body: (UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Float>) -> R) -> R {
+        index0.withUnsafeBufferPointer { i0 in
+            index1.withUnsafeBufferPointer { i1 in
+                weight1.withUnsafeBufferPointer { w1 in body(i0, i1, w1) }
+            }
+        }
+    }
+
     static func sourceCoordinate<T: BinaryFloatingPoint>(_ x: T, inputLength: Int, outputLength: Int, scale: T,
                                                          mode: ResizeCoordinateMode) -> T {
         switch mode {
@@ -123,22 +133,18 @@ enum Resize {
         let rowLength = columns * channels
         let outRows = v.index0.count, outColumns = h.index0.count
         let outPlane = outRows * outColumns
-        h.index0.withUnsafeBufferPointer { i0 in
-            h.index1.withUnsafeBufferPointer { i1 in
-                h.weight1.withUnsafeBufferPointer { w1 in
-                    for o in 0 ..< outer {
-                        let src = input + o * rows * rowLength
-                        let image = output + o * channels * outPlane
-                        for y in 0 ..< outRows {
-                            blendRows(src, rowLength: rowLength, v, y, into: row)
-                            for c in 0 ..< channels {
-                                let dst = image + c * outPlane + y * outColumns
-                                let line = UnsafePointer(row + c)
-                                for x in 0 ..< outColumns {
-                                    let w = w1[x]
-                                    dst[x] = line[Int(i0[x]) * channels] * (1 - w) + line[Int(i1[x]) * channels] * w
-                                }
-                            }
+        h.withTables { i0, i1, w1 in
+            for o in 0 ..< outer {
+                let src = input + o * rows * rowLength
+                let image = output + o * channels * outPlane
+                for y in 0 ..< outRows {
+                    blendRows(src, rowLength: rowLength, v, y, into: row)
+                    for c in 0 ..< channels {
+                        let dst = image + c * outPlane + y * outColumns
+                        let line = UnsafePointer(row + c)
+                        for x in 0 ..< outColumns {
+                            let w = w1[x]
+                            dst[x] = line[Int(i0[x]) * channels] * (1 - w) + line[Int(i1[x]) * channels] * w
                         }
                     }
                 }
@@ -172,44 +178,40 @@ enum Resize {
     static func axis(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                      outer: Int, inputLength: Int, inner: Int, resampling r: AxisResampling) {
         let outputLength = r.index0.count
-        r.index0.withUnsafeBufferPointer { i0 in
-            r.index1.withUnsafeBufferPointer { i1 in
-                r.weight1.withUnsafeBufferPointer { w1 in
-                    for o in 0 ..< outer {
-                        let src = input + o * inputLength * inner
-                        let dst = output + o * outputLength * inner
-                        if inner == 1 {
-                            // The last axis of NCHW: a gather and a blend per output.
-                            for x in 0 ..< outputLength {
-                                let w = w1[x]
-                                dst[x] = src[Int(i0[x])] * (1 - w) + src[Int(i1[x])] * w
-                            }
-                            continue
-                        }
-                        if inner == 3 {
-                            // Interleaved RGB rows (NHWC images): one pixel per step.
-                            for x in 0 ..< outputLength {
-                                let a = src + Int(i0[x]) * 3, b = src + Int(i1[x]) * 3
-                                let w = w1[x], wa = 1 - w
-                                let d = dst + x * 3
-                                d[0] = a[0] * wa + b[0] * w
-                                d[1] = a[1] * wa + b[1] * w
-                                d[2] = a[2] * wa + b[2] * w
-                            }
-                            continue
-                        }
-                        for x in 0 ..< outputLength {
-                            let a = src + Int(i0[x]) * inner
-                            let b = src + Int(i1[x]) * inner
-                            let w = w1[x]
-                            let d = dst + x * inner
-                            if w == 0 {
-                                d.update(from: a, count: inner)
-                            } else {
-                                let wa = 1 - w
-                                for i in 0 ..< inner { d[i] = a[i] * wa + b[i] * w }
-                            }
-                        }
+        r.withTables { i0, i1, w1 in
+            for o in 0 ..< outer {
+                let src = input + o * inputLength * inner
+                let dst = output + o * outputLength * inner
+                if inner == 1 {
+                    // The last axis of NCHW: a gather and a blend per output.
+                    for x in 0 ..< outputLength {
+                        let w = w1[x]
+                        dst[x] = src[Int(i0[x])] * (1 - w) + src[Int(i1[x])] * w
+                    }
+                    continue
+                }
+                if inner == 3 {
+                    // Interleaved RGB rows (NHWC images): one pixel per step.
+                    for x in 0 ..< outputLength {
+                        let a = src + Int(i0[x]) * 3, b = src + Int(i1[x]) * 3
+                        let w = w1[x], wa = 1 - w
+                        let d = dst + x * 3
+                        d[0] = a[0] * wa + b[0] * w
+                        d[1] = a[1] * wa + b[1] * w
+                        d[2] = a[2] * wa + b[2] * w
+                    }
+                    continue
+                }
+                for x in 0 ..< outputLength {
+                    let a = src + Int(i0[x]) * inner
+                    let b = src + Int(i1[x]) * inner
+                    let w = w1[x]
+                    let d = dst + x * inner
+                    if w == 0 {
+                        d.update(from: a, count: inner)
+                    } else {
+                        let wa = 1 - w
+                        for i in 0 ..< inner { d[i] = a[i] * wa + b[i] * w }
                     }
                 }
             }

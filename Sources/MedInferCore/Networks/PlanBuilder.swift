@@ -31,7 +31,6 @@ final class PlanBuilder {
     private var firstWrite: [Int] = []
     private var lastRead: [Int] = []
     private(set) var steps: [NetworkStep] = []
-    var lastStep: NetworkStep? { steps.last }
     /// What each step reads and writes, in step order (for regional re-execution).
     private var stepIO: [StepIO] = []
     /// Every arena tensor keeps its own memory for the whole plan (no reuse of dead

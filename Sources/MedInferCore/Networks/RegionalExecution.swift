@@ -199,9 +199,7 @@ package final class RegionalExecution {
         if outBox.contains(where: \.isEmpty) { return }
         let source = table[pass.source], destination = table[pass.destination]
         let blend = pass.inner == 1 || pass.inner == 3   // those kernel paths blend even at weight 0
-        pass.resampling.index0.withUnsafeBufferPointer { i0 in
-        pass.resampling.index1.withUnsafeBufferPointer { i1 in
-        pass.resampling.weight1.withUnsafeBufferPointer { w1 in
+        pass.resampling.withTables { i0, i1, w1 in
             var index = outBox.map(\.lowerBound)
             while true {
                 var from = 0, to = 0
@@ -212,8 +210,6 @@ package final class RegionalExecution {
                 destination[to + x * outStrides[axis]] = blend || w != 0 ? a * (1 - w) + b * w : a
                 if !Self.advance(&index, within: outBox, axes: rank) { break }
             }
-        }
-        }
         }
     }
 

@@ -41,9 +41,6 @@ final class MemoryRegion: @unchecked Sendable {
         }
     }
 
-    /// Bytes mapped so far.
-    var mappedBytes: Int { state.withLock { $0.chunks.reduce(0) { $0 + $1.bytes } } }
-
     deinit {
         state.withLock { s in
             for chunk in s.chunks { PrefaultedMemory.deallocate(chunk.pointer, bytes: chunk.bytes) }

@@ -19,7 +19,7 @@ enum PrefaultedMemory {
     /// 2 MiB pages: a lower `mappedFrom` trades resident memory for fewer faults.
     static func allocate(bytes: Int, mappedFrom: Int = threshold) -> UnsafeMutableRawPointer? {
         guard bytes >= mappedFrom else { return calloc(max(bytes, 1), 1) }
-        guard bytes <= Int.max - hugePage else { return nil }
+        guard bytes <= Int.max - 2 * hugePage else { return nil }   // room to round up and align
         let length = roundedLength(bytes)
         // One huge page more than needed, then the unaligned ends unmapped: a huge page
         // needs a 2 MiB-aligned address, which kernels before 6.7 do not choose themselves.

@@ -113,7 +113,7 @@ extension Operators {
             // An NHWC image transposed to NCHW just for this resize (Keras exports): read
             // the image itself and skip the transpose (its copy and its memory).
             if rank == 4, a == 2, c.planner.onlyShapesRead(c.node.inputs[0], besides: c.index),
-               let transpose = c.builder.lastStep as? TransposeStep, transpose.destination == input.slot,
+               let transpose = c.builder.steps.last as? TransposeStep, transpose.destination == input.slot,
                transpose.permutation == [0, 3, 1, 2], c.builder.withdrawLastStep(writing: input.slot) != nil {
                 let image = RuntimeTensor(slot: transpose.source, shape: transpose.shape)
                 let plane = ResizeStep.PlanePass(outer: x.shape[0], rows: x.shape[2], columns: x.shape[3], inner: x.shape[1],
