@@ -217,9 +217,14 @@ final class GemmWorkspace {
     /// Workspaces of a quarter huge page and more are mapped whole (Winograd's blocks of a
     /// 64-channel layer take 600 KB: 150 page faults on a fresh process's first image).
     private static let mappedFrom = 1 << 19
+    /// Where the buffer comes from when given (a plan's region, beside its kernels'
+    /// buffers); a buffer outgrown there stays until the region goes.
+    private let memory: MemoryRegion?
 
     /// The most any user has said it will reserve (see `expect`).
     private var expected = 0
+
+    init(memory: MemoryRegion? = nil) { self.memory = memory }
 
     /// Notes, while planning, a size a step will reserve when it runs: the first reserve
     /// then allocates for the largest at once instead of growing layer by layer.
@@ -227,18 +232,23 @@ final class GemmWorkspace {
 
     func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
         if count > capacity {
-            if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4, mappedFrom: Self.mappedFrom) }
+            release()
             let size = max(count, expected)
-            guard let memory = PrefaultedMemory.allocate(bytes: size * 4, mappedFrom: Self.mappedFrom) else {
-                fatalError("out of memory for \(size * 4) bytes of GEMM workspace")
-            }
-            buffer = memory.bindMemory(to: Float.self, capacity: size)
+            let allocated = memory.map { $0.allocate(bytes: size * 4) }
+                ?? PrefaultedMemory.allocate(bytes: size * 4, mappedFrom: Self.mappedFrom)
+            guard let allocated else { fatalError("out of memory for \(size * 4) bytes of GEMM workspace") }
+            buffer = allocated.bindMemory(to: Float.self, capacity: size)
             capacity = size
         }
         return buffer!
     }
 
-    deinit { if let buffer { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4, mappedFrom: Self.mappedFrom) } }
+    private func release() {
+        if let buffer, memory == nil { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4, mappedFrom: Self.mappedFrom) }
+        buffer = nil
+    }
+
+    deinit { release() }
 }
 
 /// Packs depth k0..<k0+depth, columns n0..<n0+width of B into NR-column panels:

@@ -23,6 +23,8 @@ public final class NetworkSession: @unchecked Sendable {
     private var planOrder: [PlanKey] = []
     private var arena: UnsafeMutablePointer<Float>?
     private var arenaCapacity = 0
+    /// The region of the plan the arena was carved from (see `ExecutionPlan.memory`).
+    private var arenaRegion: MemoryRegion?
     private var table: UnsafeMutablePointer<UnsafeMutablePointer<Float>>?
     private var tableCapacity = 0
 
@@ -41,7 +43,6 @@ public final class NetworkSession: @unchecked Sendable {
     }
 
     deinit {
-        if let arena { PrefaultedMemory.deallocate(arena, bytes: arenaCapacity * 4) }
         table?.deallocate()
     }
 
@@ -84,7 +85,7 @@ public final class NetworkSession: @unchecked Sendable {
     /// plan's extra inputs (engine lengths, stream state buffers).
     func run(plan: ExecutionPlan, inputs: [UnsafePointer<Float>],
              outputs: [UnsafeMutablePointer<Float>?]) throws(MedInferError) -> [[Int]] {
-        try reserve(arenaFloats: plan.arenaFloats, slots: plan.locations.count)
+        try reserve(for: plan)
         plan.bind(table: table!, arena: arena!, inputs: inputs)
         plan.execute(table!)
         var shapes: [[Int]] = []
@@ -101,7 +102,7 @@ public final class NetworkSession: @unchecked Sendable {
     /// Runs a plan and copies only its first output: the streaming path, which must not
     /// allocate.
     func run(plan: ExecutionPlan, inputs: [UnsafePointer<Float>], firstOutput: UnsafeMutablePointer<Float>) throws(MedInferError) {
-        try reserve(arenaFloats: plan.arenaFloats, slots: plan.locations.count)
+        try reserve(for: plan)
         plan.bind(table: table!, arena: arena!, inputs: inputs)
         plan.execute(table!)
         copyOutput(plan.outputs[0], to: firstOutput)
@@ -116,18 +117,17 @@ public final class NetworkSession: @unchecked Sendable {
         }
     }
 
-    private func reserve(arenaFloats: Int, slots: Int) throws(MedInferError) {
-        if arenaFloats > arenaCapacity || arena == nil {
-            if let arena { PrefaultedMemory.deallocate(arena, bytes: arenaCapacity * 4) }
-            arena = nil
-            arenaCapacity = 0
-            let floats = max(arenaFloats, 16)
-            guard let p = PrefaultedMemory.allocate(bytes: floats * 4) else {
-                throw .outOfMemory("cannot allocate the \(arenaFloats * 4)-byte tensor arena")
+    private func reserve(for plan: ExecutionPlan) throws(MedInferError) {
+        if plan.arenaFloats > arenaCapacity || arena == nil {
+            let floats = max(plan.arenaFloats, 16)
+            guard let p = plan.memory.allocate(bytes: floats * 4) else {
+                throw .outOfMemory("cannot allocate the \(plan.arenaFloats * 4)-byte tensor arena")
             }
             arena = p.bindMemory(to: Float.self, capacity: floats)
             arenaCapacity = floats
+            arenaRegion = plan.memory
         }
+        let slots = plan.locations.count
         if slots > tableCapacity || table == nil {
             table?.deallocate()
             table = .allocate(capacity: max(slots, 1))

@@ -37,12 +37,12 @@ final class PlanBuilder {
     /// buffers), so that after a run every intermediate tensor still holds its values.
     var retainAll = false
     private var owned: [UnsafeMutablePointer<Float>] = []
+    /// Buffers kernels keep for the plan's lifetime (Winograd's zero-bordered inputs) and
+    /// the scratch below, side by side on as few pages as they fill.
+    let kernelMemory = MemoryRegion()
     /// Packing and transform memory that kernels use during their own step only, shared
     /// by all steps of the plan.
-    let kernelScratch = GemmWorkspace()
-    /// Buffers kernels keep for the plan's lifetime (Winograd's zero-bordered inputs), on
-    /// shared huge pages.
-    let kernelMemory = MemoryRegion()
+    lazy var kernelScratch = GemmWorkspace(memory: kernelMemory)
     /// Total floats of arena slots so far, checked against the cap.
     private var requested = 0
     /// Bytes computed while planning (folded constants, constant copies, index and
@@ -210,7 +210,8 @@ final class PlanBuilder {
             }
         }
         let plan = ExecutionPlan(inputShapes: inputShapes, steps: steps, locations: locations,
-                                 arenaFloats: arenaSize, outputs: outputs, ownedConstants: owned)
+                                 arenaFloats: arenaSize, outputs: outputs, ownedConstants: owned,
+                                 memory: kernelMemory)
         plan.stepIO = stepIO
         owned = []
         return plan

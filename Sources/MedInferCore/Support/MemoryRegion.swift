@@ -1,49 +1,94 @@
-/// Zeroed blocks carved one after another from a few populated huge-page chunks
-/// (`PrefaultedMemory`) and released together when the region goes. For the many
-/// medium-sized buffers a model keeps for its lifetime (transformed weights, padded
-/// convolution inputs): allocated one by one, each would fault in 4 KiB at a time, and a
-/// fresh 4 KiB page costs about 1.4 µs on this VM against about 50 µs per 2 MiB page,
-/// which made page faults the largest part of a fresh process's first classification.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Zeroed blocks carved one after another from one reserved range of address space and
+/// released together when the region goes. For the medium-sized buffers a model or a plan
+/// keeps for its lifetime (transformed weights, padded convolution inputs, packing space).
+///
+/// What a fresh process pays for is pages, not bytes: a fresh 4 KiB page costs about
+/// 1.4 µs on this VM, a 2 MiB page about 50-100 µs. So the blocks sit back to back and
+/// pages are populated as the blocks reach them, in one system call each time: 4 KiB
+/// pages while the region is small (a sequence model's few weights), whole 2 MiB pages
+/// once it is not. The last page is the only one partly unused.
 ///
 /// Thread-safe. Whoever keeps a block must keep the region alive (hold a reference).
 final class MemoryRegion: @unchecked Sendable {
-    /// Chunk size: one transparent huge page.
-    static let chunkBytes = 1 << 21
+    private static let hugePage = 1 << 21
+    private static let smallPage = 1 << 12
+    /// Address space reserved at a time (nothing is committed until used).
+    private static let reservationBytes = 1 << 28
+    /// Up to this many bytes the region uses 4 KiB pages; the first block beyond it
+    /// starts at the next 2 MiB boundary, on huge pages.
+    private static let smallRegionBytes = 1 << 17
+
     private struct State {
-        var chunks: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
-        var next: UnsafeMutableRawPointer?
-        var left = 0
+        var reservations: [(base: UnsafeMutableRawPointer, bytes: Int)] = []
+        /// Offset of the next block in the newest reservation.
+        var used = 0
+        /// Bytes of the newest reservation that are writable and populated.
+        var committed = 0
+        var hugePages = false
     }
     private let state = Locked(State())
 
     /// `bytes` of zero-filled memory aligned to 64 bytes, or nil when out of memory.
     func allocate(bytes: Int) -> UnsafeMutableRawPointer? {
-        guard bytes >= 0, bytes <= Int.max - 2 * Self.chunkBytes else { return nil }
+        guard bytes >= 0, bytes <= Int.max - 4 * Self.hugePage else { return nil }
         let size = max(64, (bytes + 63) & ~63)
         return state.withLock { s -> UnsafeMutableRawPointer? in
-            if size > Self.chunkBytes / 2 {
-                // Large blocks get chunks of their own, so the current chunk's rest stays usable.
-                let length = (size + Self.chunkBytes - 1) / Self.chunkBytes * Self.chunkBytes
-                guard let p = PrefaultedMemory.allocate(bytes: length) else { return nil }
-                s.chunks.append((p, length))
-                return p
+            var start = s.used
+            if !s.hugePages && start + size > Self.smallRegionBytes {
+                start = Self.roundUp(s.committed, to: Self.hugePage)   // onto huge pages
             }
-            if size > s.left {
-                guard let p = PrefaultedMemory.allocate(bytes: Self.chunkBytes) else { return nil }
-                s.chunks.append((p, Self.chunkBytes))
-                s.next = p
-                s.left = Self.chunkBytes
+            if s.reservations.isEmpty || start + size > s.reservations[s.reservations.count - 1].bytes {
+                // A new range; the rest of the old one stays reserved but untouched.
+                let length = max(Self.reservationBytes, Self.roundUp(size, to: Self.hugePage))
+                guard let base = Self.reserve(length) else { return nil }
+                s.hugePages = !s.reservations.isEmpty || size > Self.smallRegionBytes
+                s.reservations.append((base, length))
+                s.committed = 0
+                start = 0
+            } else if start != s.used {
+                s.committed = start
+                s.hugePages = true
             }
-            let p = s.next!
-            s.next = p + size
-            s.left -= size
-            return p
+            s.used = start
+            let base = s.reservations[s.reservations.count - 1].base
+            let end = s.used + size
+            if end > s.committed {
+                let target = Self.roundUp(end, to: s.hugePages ? Self.hugePage : Self.smallPage)
+                guard mprotect(base + s.committed, target - s.committed, PROT_READ | PROT_WRITE) == 0 else { return nil }
+                // Populate now (Linux 5.14+); on older kernels pages fault in on use.
+                _ = madvise(base + s.committed, target - s.committed, 23 /* MADV_POPULATE_WRITE */)
+                s.committed = target
+            }
+            let block = base + s.used
+            s.used = end
+            return block
         }
     }
 
+    /// `length` bytes of inaccessible address space at a 2 MiB boundary (kernels before
+    /// 6.7 do not align anonymous mappings themselves), marked for huge pages.
+    private static func reserve(_ length: Int) -> UnsafeMutableRawPointer? {
+        guard let raw = mmap(nil, length + hugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+              raw != MAP_FAILED else { return nil }
+        let head = (hugePage - Int(bitPattern: raw) % hugePage) % hugePage
+        if head > 0 { munmap(raw, head) }
+        let base = raw + head
+        munmap(base + length, hugePage - head)
+        _ = madvise(base, length, 14 /* MADV_HUGEPAGE */)
+        return base
+    }
+
+    private static func roundUp(_ n: Int, to unit: Int) -> Int { (n + unit - 1) / unit * unit }
+
     deinit {
         state.withLock { s in
-            for chunk in s.chunks { PrefaultedMemory.deallocate(chunk.pointer, bytes: chunk.bytes) }
+            for r in s.reservations { munmap(r.base, r.bytes) }
         }
     }
 }
