@@ -144,6 +144,38 @@ import Testing
         }
     }
 
+    /// A plan's Winograd layers share one buffer for their zero-bordered inputs: whatever
+    /// another layer (or garbage) left there must not reach a result.
+    @Test func winogradLayersSharingTheirInputBufferMatchFreshOnes() {
+        var gen = Generator(state: 5)
+        let shared = GemmWorkspace()
+        let dirty = shared.reserve(1 << 16)
+        dirty.update(repeating: .nan, count: 1 << 16)
+        let layers = [(3, 7, 9, 13, 0), (8, 13, 7, 33, 1), (16, 33, 11, 10, 2), (4, 6, 30, 5, 1), (3, 7, 9, 13, 0)]
+        for (channels, outChannels, h, w, pad) in layers {
+            let g = Conv2DGeometry(channels: channels, height: h, width: w, outChannels: outChannels, groups: 1,
+                                   kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, dilationH: 1, dilationW: 1,
+                                   padTop: pad, padLeft: pad, outHeight: h + 2 * pad - 2, outWidth: w + 2 * pad - 2)
+            let x = gen.array(channels * h * w), weights = gen.array(outChannels * channels * 9), bias = gen.array(outChannels)
+            for pool in [false, true] {
+                let count = outChannels * (pool ? (g.outHeight / 2) * (g.outWidth / 2) : g.outHeight * g.outWidth)
+                var fresh = [Float](repeating: .nan, count: count), reused = fresh
+                weights.withUnsafeBufferPointer { pw in
+                    x.withUnsafeBufferPointer { px in
+                        let transformed = WinogradConv3x3.Weights(pw.baseAddress!, outChannels: outChannels, channels: channels)!
+                        let alone = WinogradConv3x3(geometry: g, weights: transformed, bias: bias, activation: .relu, poolAfter: pool)
+                        let sharing = WinogradConv3x3(geometry: g, weights: transformed, bias: bias, activation: .relu,
+                                                      poolAfter: pool, paddedInputs: shared)
+                        fresh.withUnsafeMutableBufferPointer { alone.run(input: px.baseAddress!, output: $0.baseAddress!, batch: 1) }
+                        reused.withUnsafeMutableBufferPointer { sharing.run(input: px.baseAddress!, output: $0.baseAddress!, batch: 1) }
+                    }
+                }
+                let differing = zip(fresh, reused).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(differing == 0, "\(channels)->\(outChannels) \(h)x\(w) pad \(pad) pool \(pool): \(differing) values differ")
+            }
+        }
+    }
+
     @Test func stridedGroupedDilatedConvolution() {
         var gen = Generator(state: 3)
         let g = Conv2DGeometry(channels: 6, height: 11, width: 9, outChannels: 4, groups: 2, kernelH: 3, kernelW: 2,

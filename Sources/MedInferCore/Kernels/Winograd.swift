@@ -31,11 +31,12 @@ final class WinogradConv3x3: @unchecked Sendable {
     /// Tiles per row rounded up to 8, so a group of 8 never spans two tile rows.
     private let rowTiles: Int
     /// The zero-bordered input copy: [channel][row][x mod 4][x / 4], phases of
-    /// `phaseLength` floats, so a row holds 4 × phaseLength floats.
-    private let padded: UnsafeMutablePointer<Float>
-    private let paddedBytes: Int
-    /// The region `padded` was carved from (its plan's), or nil when this kernel owns it.
-    private let paddedRegion: MemoryRegion?
+    /// `phaseLength` floats, so a row holds 4 × phaseLength floats. Made at each run in
+    /// memory every Winograd layer of a plan shares (`paddedInputs`): the layers run one
+    /// after another and only need it during their own run.
+    private var padded: UnsafeMutablePointer<Float>
+    private let paddedInputs: GemmWorkspace
+    private let paddedCount: Int
     private let paddedHeight: Int, phaseLength: Int
     /// Tiles per block: two 16-wide GEMM panels.
     static let blockTiles = 32
@@ -112,24 +113,24 @@ final class WinogradConv3x3: @unchecked Sendable {
         }
     }
 
-    /// `memory`, when given, holds the zero-bordered input copy for as long as the region
-    /// lives (a plan's kernels share its huge pages); otherwise the kernel allocates its own.
+    /// `scratch` holds a block's transforms and products, `paddedInputs` the zero-bordered
+    /// input; a plan passes the same two to all its layers.
     convenience init(geometry: Conv2DGeometry, weights: Weights, bias: [Float]?, activation: Activation,
-                     poolAfter: Bool = false, scratch: GemmWorkspace = GemmWorkspace(), memory: MemoryRegion? = nil) {
+                     poolAfter: Bool = false, scratch: GemmWorkspace = GemmWorkspace(),
+                     paddedInputs: GemmWorkspace = GemmWorkspace()) {
         self.init(geometry: geometry, u: weights.u, bias: bias ?? [Float](repeating: 0, count: geometry.outChannels),
-                  activation: activation, poolAfter: poolAfter, scratch: scratch, memory: memory)
+                  activation: activation, poolAfter: poolAfter, scratch: scratch, paddedInputs: paddedInputs)
     }
 
-    /// Resized kernels (regional re-runs make many) own their buffers, so they do not
-    /// accumulate in the plan's region.
     func resized(to geometry: Conv2DGeometry) -> any ConvolutionKernel {
         WinogradConv3x3(geometry: geometry, u: u, bias: bias, activation: activation, poolAfter: poolAfter,
-                        scratch: scratch, memory: nil)
+                        scratch: scratch, paddedInputs: paddedInputs)
     }
 
     private init(geometry: Conv2DGeometry, u: [PrepackedA], bias: [Float], activation: Activation,
-                 poolAfter: Bool, scratch: GemmWorkspace, memory: MemoryRegion?) {
+                 poolAfter: Bool, scratch: GemmWorkspace, paddedInputs: GemmWorkspace) {
         self.scratch = scratch
+        self.paddedInputs = paddedInputs
         g = geometry
         self.activation = activation
         self.poolAfter = poolAfter
@@ -141,16 +142,9 @@ final class WinogradConv3x3: @unchecked Sendable {
         rowTiles = (tilesX + 7) / 8 * 8
         paddedHeight = tilesY * 4 + 2
         phaseLength = rowTiles + 1   // tile tx reads phase entries tx and tx + 1
-        let paddedCount = c * paddedHeight * 4 * phaseLength
-        // Zero-filled (the border is never written), populated in one call when large.
-        paddedBytes = paddedCount * MemoryLayout<Float>.stride
-        if let memory, let block = memory.allocate(bytes: paddedBytes) {
-            padded = block.assumingMemoryBound(to: Float.self)
-            paddedRegion = memory
-        } else {
-            padded = PrefaultedMemory.allocate(bytes: paddedBytes)!.assumingMemoryBound(to: Float.self)
-            paddedRegion = nil
-        }
+        paddedCount = c * paddedHeight * 4 * phaseLength
+        paddedInputs.expect(paddedCount)
+        padded = UnsafeMutablePointer(bitPattern: 64)!
         v = UnsafeMutablePointer(bitPattern: 64)!
         // Rows rounded up to the micro-kernel's 6, so every GEMM tile is a full tile
         // (the packed weights' extra rows are zero; their products are never read).
@@ -162,7 +156,6 @@ final class WinogradConv3x3: @unchecked Sendable {
 
     deinit {
         edgeScratch.deallocate()
-        if paddedRegion == nil { PrefaultedMemory.deallocate(padded, bytes: paddedBytes) }
         d.deallocate(); t.deallocate()
     }
 
@@ -211,8 +204,11 @@ final class WinogradConv3x3: @unchecked Sendable {
         let outPlane = poolAfter ? (g.outHeight / 2) * (g.outWidth / 2) : g.outHeight * g.outWidth
         let total = tilesY * rowTiles
         let rowFloats = 4 * phaseLength, paddedPlane = paddedHeight * rowFloats
-        // Columns the padded buffer holds: the border stays zero (set once at init).
+        padded = paddedInputs.reserve(paddedCount)
+        // Columns the padded buffer holds; the border around them is cleared once per run
+        // (another layer's input may have been there).
         let columns = min(g.width, 4 * phaseLength - g.padLeft)
+        for ch in 0 ..< g.channels { clearBorder(padded + ch * paddedPlane, columns: columns) }
         for n in 0 ..< batch {
             let image = input + n * g.channels * plane
             for ch in 0 ..< g.channels {
@@ -252,6 +248,30 @@ final class WinogradConv3x3: @unchecked Sendable {
                 multiply()
                 transformOutput(out, firstTile: start, tiles: min(WinogradConv3x3.blockTiles, total - start))
                 start += WinogradConv3x3.blockTiles
+            }
+        }
+    }
+
+    /// Zeroes one channel's padded rows and columns around the image that real tiles
+    /// read: the rows above and below it, and the columns left of it and right of it up to
+    /// the last real tile's patch. Tiles past the last real one (rows are rounded up to
+    /// groups of 8) read whatever is there; their lanes are never stored.
+    private func clearBorder(_ plane: UnsafeMutablePointer<Float>, columns: Int) {
+        let rowFloats = 4 * phaseLength
+        let top = min(g.padTop, paddedHeight)
+        let bottom = top + max(0, min(g.height, paddedHeight - g.padTop))
+        plane.update(repeating: 0, count: top * rowFloats)
+        (plane + bottom * rowFloats).update(repeating: 0, count: (paddedHeight - bottom) * rowFloats)
+        let right = g.padLeft + columns                       // first column past the image
+        let readEnd = min(4 * phaseLength, 4 * tilesX + 2)    // past the last real patch
+        guard g.padLeft > 0 || right < readEnd else { return }
+        for y in top ..< bottom {
+            let row = plane + y * rowFloats
+            for column in 0 ..< g.padLeft { row[(column & 3) * phaseLength + (column >> 2)] = 0 }
+            var column = right
+            while column < readEnd {
+                row[(column & 3) * phaseLength + (column >> 2)] = 0
+                column += 1
             }
         }
     }

@@ -37,12 +37,14 @@ final class PlanBuilder {
     /// buffers), so that after a run every intermediate tensor still holds its values.
     var retainAll = false
     private var owned: [UnsafeMutablePointer<Float>] = []
-    /// Buffers kernels keep for the plan's lifetime (Winograd's zero-bordered inputs) and
-    /// the scratch below, side by side on as few pages as they fill.
+    /// The plan's memory beyond its constants: the scratch below and the session's arena,
+    /// side by side on as few pages as they fill.
     let kernelMemory = MemoryRegion()
     /// Packing and transform memory that kernels use during their own step only, shared
     /// by all steps of the plan.
     lazy var kernelScratch = GemmWorkspace(memory: kernelMemory)
+    /// Winograd's zero-bordered inputs, one layer's at a time.
+    lazy var paddedInputs = GemmWorkspace(memory: kernelMemory)
     /// Total floats of arena slots so far, checked against the cap.
     private var requested = 0
     /// Bytes computed while planning (folded constants, constant copies, index and

@@ -189,7 +189,7 @@ extension Operators {
             }
             let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
                                                activation: activation?.0 ?? .identity, poolAfter: pool,
-                                               scratch: c.builder.kernelScratch, memory: c.builder.kernelMemory)
+                                               scratch: c.builder.kernelScratch, paddedInputs: c.builder.paddedInputs)
             return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                           reading: [input], writing: [out])
         }
