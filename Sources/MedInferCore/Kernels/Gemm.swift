@@ -209,8 +209,9 @@ protocol GemmPackA {
         -> (UnsafePointer<Float>, panelStride: Int)
 }
 
-/// Packing memory a caller reuses across many products (a layer called per row block),
-/// so the GEMM does not allocate on every call.
+/// Scratch memory steps reuse instead of allocating on every call: GEMM packing (a layer
+/// calls the GEMM per row block), Winograd's transforms and zero-bordered inputs. Its
+/// contents last only until the next user reserves it.
 final class GemmWorkspace {
     private var buffer: UnsafeMutablePointer<Float>?
     private var capacity = 0
@@ -246,6 +247,7 @@ final class GemmWorkspace {
     private func release() {
         if let buffer, memory == nil { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4, mappedFrom: Self.mappedFrom) }
         buffer = nil
+        capacity = 0
     }
 
     deinit { release() }

@@ -18,8 +18,9 @@ import Musl
 final class MemoryRegion: @unchecked Sendable {
     private static let hugePage = 1 << 21
     private static let smallPage = 1 << 12
-    /// Address space reserved at a time (nothing is committed until used).
-    private static let reservationBytes = 1 << 28
+    /// Address space reserved at a time (nothing is committed until used; kept modest
+    /// for hosts that cap address space, since a model and each of its plans have one).
+    private static let reservationBytes = 1 << 26
     /// Up to this many bytes the region uses 4 KiB pages; the first block beyond it
     /// starts at the next 2 MiB boundary, on huge pages.
     private static let smallRegionBytes = 1 << 17
