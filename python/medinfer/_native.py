@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from pathlib import Path
 
 ABI_VERSION = 1
 
@@ -142,18 +141,18 @@ class OwnedHandle:
             pass
 
 
-def _candidates() -> list[Path]:
-    # os.path rather than pathlib: this runs in every fresh process's first call.
+def _candidates() -> list[str]:
+    # Strings and os.path, not pathlib: this runs in every fresh process's first call.
     found = []
     if os.environ.get("MEDINFER_LIBRARY"):
-        found.append(Path(os.environ["MEDINFER_LIBRARY"]))
+        found.append(os.environ["MEDINFER_LIBRARY"])
     here = os.path.dirname(os.path.realpath(__file__))
-    found.append(Path(here, "libmedinfer.so"))
+    found.append(os.path.join(here, "libmedinfer.so"))
     parent = os.path.dirname(here)
     while True:
         candidate = os.path.join(parent, ".build", "release", "libmedinfer.so")
         if os.path.exists(candidate):
-            found.append(Path(candidate))
+            found.append(candidate)
             break
         if os.path.dirname(parent) == parent:
             break
@@ -257,15 +256,15 @@ def library() -> ctypes.CDLL:
         if _lib is None:
             tried = []
             for candidate in _candidates():
-                if candidate.exists():
-                    lib = _Library(str(candidate))
+                if os.path.exists(candidate):
+                    lib = _Library(candidate)
                     version = lib.medinfer_abi_version()
                     if version != ABI_VERSION:
                         raise ImportError(f"{candidate} has ABI version {version}, this binding needs {ABI_VERSION}")
-                    _path = str(candidate)
+                    _path = candidate
                     _lib = lib
                     break
-                tried.append(str(candidate))
+                tried.append(candidate)
             if _lib is None:
                 raise ImportError("libmedinfer.so not found (run `make lib`, or set MEDINFER_LIBRARY); tried: "
                                   + ", ".join(tried))
