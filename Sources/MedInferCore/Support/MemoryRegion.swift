@@ -45,9 +45,11 @@ final class MemoryRegion: @unchecked Sendable {
                 start = Self.roundUp(s.committed, to: Self.hugePage)   // onto huge pages
             }
             if s.reservations.isEmpty || start + size > s.reservations[s.reservations.count - 1].bytes {
-                // A new range; the rest of the old one stays reserved but untouched.
+                // A new range of inaccessible address space (no memory committed); the rest
+                // of the old one stays reserved but untouched.
                 let length = max(Self.reservationBytes, Self.roundUp(size, to: Self.hugePage))
-                guard let base = Self.reserve(length) else { return nil }
+                guard let base = PrefaultedMemory.mapHugePageAligned(length, protection: PROT_NONE, flags: MAP_NORESERVE)
+                else { return nil }
                 s.hugePages = !s.reservations.isEmpty || size > Self.smallRegionBytes
                 s.reservations.append((base, length))
                 s.committed = 0
@@ -70,19 +72,6 @@ final class MemoryRegion: @unchecked Sendable {
             s.used = end
             return block
         }
-    }
-
-    /// `length` bytes of inaccessible address space at a 2 MiB boundary (kernels before
-    /// 6.7 do not align anonymous mappings themselves), marked for huge pages.
-    private static func reserve(_ length: Int) -> UnsafeMutableRawPointer? {
-        guard let raw = mmap(nil, length + hugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
-              raw != MAP_FAILED else { return nil }
-        let head = (hugePage - Int(bitPattern: raw) % hugePage) % hugePage
-        if head > 0 { munmap(raw, head) }
-        let base = raw + head
-        munmap(base + length, hugePage - head)
-        _ = madvise(base, length, 14 /* MADV_HUGEPAGE */)
-        return base
     }
 
     private static func roundUp(_ n: Int, to unit: Int) -> Int { (n + unit - 1) / unit * unit }

@@ -21,15 +21,7 @@ enum PrefaultedMemory {
         guard bytes >= mappedFrom else { return calloc(max(bytes, 1), 1) }
         guard bytes <= Int.max - 2 * hugePage else { return nil }   // room to round up and align
         let length = roundedLength(bytes)
-        // One huge page more than needed, then the unaligned ends unmapped: a huge page
-        // needs a 2 MiB-aligned address, which kernels before 6.7 do not choose themselves.
-        guard let raw = mmap(nil, length + hugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              raw != MAP_FAILED else { return nil }
-        let head = (hugePage - Int(bitPattern: raw) % hugePage) % hugePage
-        if head > 0 { munmap(raw, head) }
-        let mapped = raw + head
-        munmap(mapped + length, hugePage - head)
-        _ = madvise(mapped, length, 14 /* MADV_HUGEPAGE */)
+        guard let mapped = mapHugePageAligned(length, protection: PROT_READ | PROT_WRITE) else { return nil }
         // Populate now (Linux 5.14+); on older kernels this fails and pages fault in on use.
         _ = madvise(mapped, length, 23 /* MADV_POPULATE_WRITE */)
         return mapped
@@ -42,6 +34,21 @@ enum PrefaultedMemory {
         } else {
             free(pointer)
         }
+    }
+
+    /// `length` bytes of private anonymous memory at a 2 MiB boundary, marked for huge
+    /// pages. Mapped one huge page larger and the unaligned ends unmapped: kernels before
+    /// 6.7 do not align anonymous mappings themselves.
+    static func mapHugePageAligned(_ length: Int, protection: Int32, flags: Int32 = 0) -> UnsafeMutableRawPointer? {
+        guard length <= Int.max - hugePage,
+              let raw = mmap(nil, length + hugePage, protection, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0),
+              raw != MAP_FAILED else { return nil }
+        let head = (hugePage - Int(bitPattern: raw) % hugePage) % hugePage
+        if head > 0 { munmap(raw, head) }
+        let mapped = raw + head
+        munmap(mapped + length, hugePage - head)
+        _ = madvise(mapped, length, 14 /* MADV_HUGEPAGE */)
+        return mapped
     }
 
     private static func roundedLength(_ bytes: Int) -> Int { (bytes + hugePage - 1) / hugePage * hugePage }
