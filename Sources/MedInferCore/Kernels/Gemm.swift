@@ -44,8 +44,11 @@ enum Gemm {
         }
         let kBlock = min(kc, k)
         let nBlock = min(nc, roundUp(n, nr))
-        let own = workspace == nil ? GemmWorkspace() : nil
-        let space = (workspace ?? own!).reserve(kBlock * nBlock + roundUp(m, mr) * kBlock + mr * nr)
+        // A workspace made here must outlive every use of its buffer, not just the call
+        // that reserves it (its deinit frees the buffer).
+        let workspace = workspace ?? GemmWorkspace()
+        defer { withExtendedLifetime(workspace) {} }
+        let space = workspace.reserve(kBlock * nBlock + roundUp(m, mr) * kBlock + mr * nr)
         let packedB = space
         let packedA = space + kBlock * nBlock
         let scratch = packedA + roundUp(m, mr) * kBlock
@@ -215,9 +218,6 @@ protocol GemmPackA {
 final class GemmWorkspace {
     private var buffer: UnsafeMutablePointer<Float>?
     private var capacity = 0
-    /// Workspaces of a quarter huge page and more are mapped whole (Winograd's blocks of a
-    /// 64-channel layer take 600 KB: 150 page faults on a fresh process's first image).
-    private static let mappedFrom = 1 << 19
     /// Where the buffer comes from when given (a plan's region, beside its kernels'
     /// buffers); a buffer outgrown there stays until the region goes.
     private let memory: MemoryRegion?
@@ -236,7 +236,7 @@ final class GemmWorkspace {
             release()
             let size = max(count, expected)
             let allocated = memory.map { $0.allocate(bytes: size * 4) }
-                ?? PrefaultedMemory.allocate(bytes: size * 4, mappedFrom: Self.mappedFrom)
+                ?? PrefaultedMemory.allocate(bytes: size * 4)
             guard let allocated else { fatalError("out of memory for \(size * 4) bytes of GEMM workspace") }
             buffer = allocated.bindMemory(to: Float.self, capacity: size)
             capacity = size
@@ -245,7 +245,7 @@ final class GemmWorkspace {
     }
 
     private func release() {
-        if let buffer, memory == nil { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4, mappedFrom: Self.mappedFrom) }
+        if let buffer, memory == nil { PrefaultedMemory.deallocate(buffer, bytes: capacity * 4) }
         buffer = nil
         capacity = 0
     }

@@ -49,7 +49,7 @@ enum Transpose {
             let s = input + offset
             if innerStride == 1 {
                 // The last axis stays last ([T, B, F] <-> [B, T, F]): contiguous runs.
-                for i in 0 ..< inner { o[i] = s[i] }
+                o.update(from: s, count: inner)
             } else {
                 for i in 0 ..< inner { o[i] = s[i * innerStride] }
             }

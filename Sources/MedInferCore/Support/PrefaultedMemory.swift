@@ -4,21 +4,20 @@ import Glibc
 import Musl
 #endif
 
-/// Large tensor memory (a CNN's arena) mapped with its pages populated in one system call,
-/// on transparent huge pages where the kernel offers them. A fresh process's first image
-/// otherwise takes a page fault per 4 KiB it touches: ~4,600 for the seed CNN at
-/// 600x450, and in a virtual machine each fault costs microseconds. Small blocks come
-/// from calloc.
+/// Memory of its own for a buffer that belongs to no `MemoryRegion` (a GEMM workspace
+/// outside a plan), mapped with its pages populated in one system call on transparent
+/// huge pages: a fresh process otherwise takes a page fault per 4 KiB it touches, each
+/// microseconds in a virtual machine. Small blocks come from calloc.
 enum PrefaultedMemory {
-    /// Below this a block is calloc'ed (populating buys nothing for a few pages).
-    static let threshold = 1 << 21
+    /// From a quarter huge page on a block is mapped whole (rounded up to 2 MiB pages:
+    /// resident memory traded for fewer faults); below it, calloc'ed.
+    static let threshold = 1 << 19
     private static let hugePage = 1 << 21
 
     /// `bytes` of zero-filled memory (huge-page-aligned when mapped, malloc's alignment
-    /// below `mappedFrom` bytes), or nil when out of memory. Mapping rounds up to whole
-    /// 2 MiB pages: a lower `mappedFrom` trades resident memory for fewer faults.
-    static func allocate(bytes: Int, mappedFrom: Int = threshold) -> UnsafeMutableRawPointer? {
-        guard bytes >= mappedFrom else { return calloc(max(bytes, 1), 1) }
+    /// below `threshold`), or nil when out of memory.
+    static func allocate(bytes: Int) -> UnsafeMutableRawPointer? {
+        guard bytes >= threshold else { return calloc(max(bytes, 1), 1) }
         guard bytes <= Int.max - 2 * hugePage else { return nil }   // room to round up and align
         let length = roundedLength(bytes)
         guard let mapped = mapHugePageAligned(length, protection: PROT_READ | PROT_WRITE) else { return nil }
@@ -27,9 +26,9 @@ enum PrefaultedMemory {
         return mapped
     }
 
-    /// Releases a block from `allocate(bytes:mappedFrom:)` with the same arguments.
-    static func deallocate(_ pointer: UnsafeMutableRawPointer, bytes: Int, mappedFrom: Int = threshold) {
-        if bytes >= mappedFrom {
+    /// Releases a block from `allocate(bytes:)` of the same size.
+    static func deallocate(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= threshold {
             munmap(pointer, roundedLength(bytes))
         } else {
             free(pointer)
