@@ -42,13 +42,17 @@ let package = Package(
                 ]),
         // cpuid-based feature detection (Swift cannot query the CPU itself).
         .target(name: "CMedInferCPU"),
+        // The static Swift runtime's command-line lookup, replaced by one that reads
+        // /proc/self/cmdline when asked instead of /proc/self/maps at every dlopen.
+        .target(name: "CSwiftRuntimeOverrides",
+                cSettings: [.define("MEDINFER_STATIC_SWIFT_RUNTIME", .when(configuration: .release))]),
         // GEMM micro-kernels and the fused LSTM step for AVX-512 CPUs; see KernelDispatch.swift.
         .target(name: "MedInferKernelsAVX512", swiftSettings: avx512Codegen),
         // The C ABI: argument validation, handles, status codes. Built into libmedinfer.so
         // with the Swift runtime linked in statically and only medinfer_* exported.
         .target(
             name: "MedInfer",
-            dependencies: ["MedInferCore", "CMedInferABI"],
+            dependencies: ["MedInferCore", "CMedInferABI", "CSwiftRuntimeOverrides"],
             swiftSettings: releaseCodegen,
             linkerSettings: [
                 .unsafeFlags([
