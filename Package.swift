@@ -2,10 +2,14 @@
 import PackageDescription
 
 // Release builds of the library get a modern x86-64 level (AVX2 + FMA); other
-// architectures (aarch64) build with their defaults.
+// architectures (aarch64) build with their defaults. Generic types' metadata is reached
+// through direct accessor calls rather than by demangling a mangled name at first use:
+// 57 demanglings of a fresh process's model load and first image, 0.2 ms, for 35 KB of code.
+let metadataAccess = ["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"]
 #if arch(x86_64)
 let releaseCodegen: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3", "-enforce-exclusivity=unchecked"] + metadataAccess,
+                 .when(configuration: .release)),
 ]
 // Kernels that need AVX-512 live in their own module, compiled for x86-64-v4 and
 // called only when the CPU has it (chosen at load time).
@@ -15,7 +19,7 @@ let avx512Codegen: [SwiftSetting] = [
 #else
 let avx512Codegen: [SwiftSetting] = []
 let releaseCodegen: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"] + metadataAccess, .when(configuration: .release)),
 ]
 #endif
 
