@@ -40,19 +40,23 @@ public final class ExecutionPlan: @unchecked Sendable {
     var stepIO: [StepIO] = []
     /// Keeps plan-owned constant storage alive.
     private let ownedConstants: [UnsafeMutablePointer<Float>]
+    /// Keeps the model's mapped initializers that steps read in place alive.
+    private let constantStorage: [AnyObject]
     /// The region the plan's kernels keep their buffers in; a session running the plan
     /// puts its arena there too when it needs a larger one, so that all of a first
     /// image's fresh memory shares pages.
     let memory: MemoryRegion
 
     init(inputShapes: [[Int]], steps: [NetworkStep], locations: [SlotLocation], arenaFloats: Int,
-         outputs: [PlannedOutput], ownedConstants: [UnsafeMutablePointer<Float>], memory: MemoryRegion) {
+         outputs: [PlannedOutput], ownedConstants: [UnsafeMutablePointer<Float>], constantStorage: [AnyObject] = [],
+         memory: MemoryRegion) {
         self.inputShapes = inputShapes
         self.steps = steps
         self.locations = locations
         self.arenaFloats = arenaFloats
         self.outputs = outputs
         self.ownedConstants = ownedConstants
+        self.constantStorage = constantStorage
         self.memory = memory
     }
 

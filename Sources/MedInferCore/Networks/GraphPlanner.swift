@@ -28,7 +28,7 @@ final class GraphPlanner {
 
         init(model: NetworkModel, mode: SequenceMode) {
             self.model = model; self.mode = mode
-            builder = PlanBuilder(modelBytes: model.bytes.count)
+            builder = PlanBuilder(modelBytes: model.bytes.count, constantStorage: [model.bytes, model.weightCache.memory])
         }
     }
 

@@ -56,8 +56,13 @@ final class PlanBuilder {
     /// its own large weights still fit.
     let computedBytesLimit: Int
 
-    init(modelBytes: Int) {
+    /// What holds the memory of the model's mapped initializers (the file mapping and the
+    /// region of aligned copies): kept alive by the plan, whose steps read them in place.
+    private let constantStorage: [AnyObject]
+
+    init(modelBytes: Int, constantStorage: [AnyObject] = []) {
         computedBytesLimit = Self.baseComputedBytes + max(0, modelBytes)
+        self.constantStorage = constantStorage
     }
 
     /// Arena floats one plan may use (4 GiB).
@@ -103,11 +108,16 @@ final class PlanBuilder {
         return count
     }
 
-    /// A runtime view of a value; constants get plan-owned storage.
+    /// A runtime view of a value. Initializers mapped from the model are read in place
+    /// (no step writes to a constant slot); other constants get plan-owned storage.
     func tensor(_ value: PlanValue) throws(MedInferError) -> RuntimeTensor {
         switch value {
         case .tensor(let t): return t
         case .constant(let c):
+            if case .mapped(let p, let n) = c.storage, n == c.count, !constantStorage.isEmpty {
+                kinds.append(.constant(UnsafeMutablePointer(mutating: p))); firstWrite.append(-1); lastRead.append(-1)
+                return RuntimeTensor(slot: kinds.count - 1, shape: c.shape)
+            }
             let n = max(c.count, 1)
             try charge(4 * n, for: "a constant of shape \(c.shape)")
             let storage = UnsafeMutablePointer<Float>.allocate(capacity: n)
@@ -213,7 +223,7 @@ final class PlanBuilder {
         }
         let plan = ExecutionPlan(inputShapes: inputShapes, steps: steps, locations: locations,
                                  arenaFloats: arenaSize, outputs: outputs, ownedConstants: owned,
-                                 memory: kernelMemory)
+                                 constantStorage: constantStorage, memory: kernelMemory)
         plan.stepIO = stepIO
         owned = []
         return plan
