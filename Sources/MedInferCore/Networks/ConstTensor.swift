@@ -82,10 +82,10 @@ struct ConstTensor {
     /// Decodes an ONNX tensor. Float raw_data that is 4-byte aligned is used in place.
     /// `alignedCopies`, when given, receives copies of float data that is not 4-byte
     /// aligned in the file (protobuf gives no alignment), kept as long as the region lives.
-    init(_ tensor: ONNXTensor, bytes: UnsafeRawBufferPointer, label: String,
+    init(_ tensor: ONNXTensor, bytes: UnsafeRawBufferPointer, label: @autoclosure () -> String,
          alignedCopies: MemoryRegion? = nil) throws(MedInferError) {
         guard let type = ONNXElementType(rawValue: tensor.elementTypeCode) else {
-            throw .unsupported("\(label): element type \(tensor.elementTypeCode) is not supported")
+            throw .unsupported("\(label()): element type \(tensor.elementTypeCode) is not supported")
         }
         shape = tensor.dims
         let n = tensor.elementCount
@@ -95,11 +95,11 @@ struct ConstTensor {
         case .int8, .uint8, .int16, .uint16, .int32, .uint32, .int64, .uint64, .bool:
             elementType = type
         case .string, .bfloat16:
-            throw .unsupported("\(label): element type \(type) is not supported")
+            throw .unsupported("\(label()): element type \(type) is not supported")
         }
         switch tensor.payload {
         case .none:
-            guard n == 0 else { throw .parse("\(label): tensor of \(n) elements has no data") }
+            guard n == 0 else { throw .parse("\(label()): tensor of \(n) elements has no data") }
             storage = elementType == .float ? .floats([]) : .ints([])
         case .floats(let f):
             storage = .floats(f)
@@ -142,7 +142,7 @@ struct ConstTensor {
             case .uint8, .bool:
                 storage = .ints((0 ..< n).map { Int64(base.load(fromByteOffset: $0, as: UInt8.self)) })
             case .string, .bfloat16:
-                throw .unsupported("\(label): element type \(type) is not supported")
+                throw .unsupported("\(label()): element type \(type) is not supported")
             }
         }
     }

@@ -53,8 +53,8 @@ public final class NetworkModel: @unchecked Sendable {
         }
         var initializers: [String: ConstTensor] = [:]
         for (i, t) in graph.initializers.enumerated() {
-            let label = "ONNX initializer '\(t.name.isEmpty ? "#\(i)" : t.name)'"
-            initializers[t.name] = try ConstTensor(t, bytes: bytes.buffer, label: label, alignedCopies: weightCache.memory)
+            initializers[t.name] = try ConstTensor(t, bytes: bytes.buffer, label: "ONNX initializer '\(t.name.isEmpty ? "#\(i)" : t.name)'",
+                                                   alignedCopies: weightCache.memory)
         }
         self.initializers = initializers
         inputs = graph.inputs.filter { initializers[$0.name] == nil }

@@ -87,22 +87,22 @@ final class PlanBuilder {
         return kinds.count - 1
     }
 
-    func newTensor(_ shape: [Int], for label: String) throws(MedInferError) -> RuntimeTensor {
-        let count = try Self.elementCount(shape, label)
+    func newTensor(_ shape: [Int], for label: @autoclosure () -> String) throws(MedInferError) -> RuntimeTensor {
+        let count = try Self.elementCount(shape, label())
         requested += count
         guard requested <= Self.maxArenaFloats else {
-            throw .outOfMemory("\(label): the network's tensors need more than \(Self.maxArenaFloats) floats")
+            throw .outOfMemory("\(label()): the network's tensors need more than \(Self.maxArenaFloats) floats")
         }
         kinds.append(.arena(max(count, 1))); firstWrite.append(steps.count); lastRead.append(-1)
         return RuntimeTensor(slot: kinds.count - 1, shape: shape)
     }
 
-    static func elementCount(_ shape: [Int], _ label: String) throws(MedInferError) -> Int {
+    static func elementCount(_ shape: [Int], _ label: @autoclosure () -> String) throws(MedInferError) -> Int {
         var count = 1
         for d in shape {
-            guard d >= 0 else { throw .shapeMismatch("\(label): negative dimension in \(shape)") }
+            guard d >= 0 else { throw .shapeMismatch("\(label()): negative dimension in \(shape)") }
             let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, p <= maxArenaFloats else { throw .outOfMemory("\(label): shape \(shape) is too large") }
+            guard !o, p <= maxArenaFloats else { throw .outOfMemory("\(label()): shape \(shape) is too large") }
             count = p
         }
         return count

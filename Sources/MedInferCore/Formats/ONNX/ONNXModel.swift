@@ -67,8 +67,11 @@ struct ONNXNode {
     var outputs: [String] = []
     var attributes: [ONNXAttribute] = []
 
-    /// "Conv 'conv2d_1'" or "Conv node #3" for messages.
-    var label: String = ""
+    /// Position in its graph's node list.
+    var index = 0
+
+    /// "Conv node 'conv2d_1'" or "Conv node #3" for messages (spelled out only for one).
+    var label: String { name.isEmpty ? "\(opType) node #\(index)" : "\(opType) node '\(name)'" }
 }
 
 /// A tensor dimension as declared: a number, a symbolic name, or nothing.

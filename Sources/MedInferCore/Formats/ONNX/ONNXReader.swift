@@ -81,7 +81,7 @@ enum ONNXReader {
                 guard graph.nodes.count < ONNXLimits.maxNodes else {
                     throw .outOfMemory("\(reader.context): more than \(ONNXLimits.maxNodes) nodes")
                 }
-                var nodeReader = try reader.readMessage("\(reader.context).node[\(graph.nodes.count)]")
+                var nodeReader = try reader.readMessage("node", index: graph.nodes.count)
                 graph.nodes.append(try readNode(&nodeReader, index: graph.nodes.count, depth: depth))
             case 2:
                 try reader.expect(wire, .lengthDelimited, field: "name")
@@ -91,11 +91,11 @@ enum ONNXReader {
                 guard graph.initializers.count < ONNXLimits.maxNodes else {
                     throw .outOfMemory("\(reader.context): more than \(ONNXLimits.maxNodes) initializers")
                 }
-                var t = try reader.readMessage("\(reader.context).initializer[\(graph.initializers.count)]")
+                var t = try reader.readMessage("initializer", index: graph.initializers.count)
                 graph.initializers.append(try readTensor(&t))
             case 11, 12:
                 try reader.expect(wire, .lengthDelimited, field: field == 11 ? "input" : "output")
-                var v = try reader.readMessage("\(reader.context).\(field == 11 ? "input" : "output")")
+                var v = try reader.readMessage(field == 11 ? "input" : "output")
                 let info = try readValueInfo(&v)
                 guard graph.inputs.count + graph.outputs.count < ONNXLimits.maxNodes else {
                     throw .outOfMemory("\(reader.context): too many inputs/outputs")
@@ -130,7 +130,7 @@ enum ONNXReader {
             case 5:
                 try reader.expect(wire, .lengthDelimited, field: "attribute")
                 guard node.attributes.count < 4096 else { throw .outOfMemory("\(reader.context): too many attributes") }
-                var a = try reader.readMessage("\(reader.context).attribute[\(node.attributes.count)]")
+                var a = try reader.readMessage("attribute", index: node.attributes.count)
                 node.attributes.append(try readAttribute(&a, depth: depth))
             case 7:
                 try reader.expect(wire, .lengthDelimited, field: "domain")
@@ -139,7 +139,7 @@ enum ONNXReader {
                 try reader.skip(wire)
             }
         }
-        node.label = node.name.isEmpty ? "\(node.opType) node #\(index)" : "\(node.opType) node '\(node.name)'"
+        node.index = index
         return node
     }
 
@@ -161,11 +161,11 @@ enum ONNXReader {
             case 4: try reader.expect(wire, .lengthDelimited, field: "s"); s = try reader.readString(); sawValue = true
             case 5:
                 try reader.expect(wire, .lengthDelimited, field: "t")
-                var m = try reader.readMessage("\(reader.context).t")
+                var m = try reader.readMessage("t")
                 t = try readTensor(&m)
             case 6:
                 try reader.expect(wire, .lengthDelimited, field: "g")
-                var m = try reader.readMessage("\(reader.context).g")
+                var m = try reader.readMessage("g")
                 g = try readGraph(&m, depth: depth + 1)
             case 7: try reader.appendFloats(wire, to: &floats, limit: limit, field: "floats")
             case 8: try reader.appendVarints(wire, to: &ints, limit: limit, field: "ints")
@@ -177,7 +177,7 @@ enum ONNXReader {
                 // Graph lists (e.g. If branches are single graphs; lists are rare): decoded
                 // only to validate nesting depth.
                 try reader.expect(wire, .lengthDelimited, field: "graphs")
-                var m = try reader.readMessage("\(reader.context).graphs")
+                var m = try reader.readMessage("graphs")
                 _ = try readGraph(&m, depth: depth + 1)
             default: try reader.skip(wire)
             }
@@ -230,7 +230,8 @@ enum ONNXReader {
             default: try reader.skip(wire)
             }
         }
-        let label = tensor.name.isEmpty ? reader.context : "tensor '\(tensor.name)'"
+        let name = tensor.name, path = reader.path
+        var label: String { name.isEmpty ? path.description : "tensor '\(name)'" }   // for errors only
         guard dims.count <= ONNXLimits.maxRank else {
             throw .unsupported("\(label): rank above \(ONNXLimits.maxRank)")
         }
@@ -283,18 +284,18 @@ enum ONNXReader {
                 info.name = try reader.readString()
             } else if field == 2 {
                 try reader.expect(wire, .lengthDelimited, field: "type")
-                var type = try reader.readMessage("\(reader.context).type")
+                var type = try reader.readMessage("type")
                 while let (f, w) = try type.nextField() {
                     guard f == 1 else { try type.skip(w); continue }  // tensor_type
                     try type.expect(w, .lengthDelimited, field: "tensor_type")
-                    var tensorType = try type.readMessage("\(reader.context).type.tensor_type")
+                    var tensorType = try type.readMessage("tensor_type")
                     while let (tf, tw) = try tensorType.nextField() {
                         if tf == 1 {
                             try tensorType.expect(tw, .varint, field: "elem_type")
                             info.elementTypeCode = try tensorType.readInt32("elem_type")
                         } else if tf == 2 {
                             try tensorType.expect(tw, .lengthDelimited, field: "shape")
-                            var shape = try tensorType.readMessage("\(reader.context).shape")
+                            var shape = try tensorType.readMessage("shape")
                             var dims: [ONNXDimension] = []
                             while let (sf, sw) = try shape.nextField() {
                                 guard sf == 1 else { try shape.skip(sw); continue }
@@ -302,7 +303,7 @@ enum ONNXReader {
                                 guard dims.count < ONNXLimits.maxRank else {
                                     throw .unsupported("\(reader.context): rank above \(ONNXLimits.maxRank)")
                                 }
-                                var dim = try shape.readMessage("\(reader.context).shape.dim")
+                                var dim = try shape.readMessage("dim")
                                 var value = ONNXDimension.unknown
                                 while let (df, dw) = try dim.nextField() {
                                     if df == 1 {
