@@ -345,6 +345,62 @@ def build_conv_relu_maxpool(rng):
                   name="conv_relu_maxpool")
 
 
+@_retrying
+def build_winograd_chain(rng):
+    """[Resize of an NCHW tensor or of a transposed NHWC image, times a scale] -> two or
+    three 3x3 convolutions (zero or one padding) with Relu, each maybe followed by a 2x2
+    max pool: layers that write straight into the next layer's padded input (batch 1),
+    the edge tiles of odd sizes, and a layer that also leaves as a graph output."""
+    n = _pick(rng, (1, 1, 1, 2))
+    c = _pick(rng, (3, 4, 5))
+    h, w = _dim(rng, (12, 19, 37, 45, 70)), _dim(rng, (12, 19, 37, 45, 70))
+    inits, nodes = {}, []
+    front = _pick(rng, ("none", "nchw", "nhwc"))
+    if front == "none":
+        x = _normal(rng, [n, c, h, w])
+        current = "X"
+    else:
+        oh, ow = _dim(rng, (14, 21, 40, 52)), _dim(rng, (14, 21, 40, 52))
+        inits["sizes"] = _i64([n, c, oh, ow])
+        if front == "nchw":
+            x = _uniform(rng, 0, 255, [n, c, h, w])
+            source = "X"
+        else:
+            x = _uniform(rng, 0, 255, [n, h, w, c])
+            nodes.append(helper.make_node("Transpose", ["X"], ["T"], perm=[0, 3, 1, 2]))
+            source = "T"
+        nodes.append(helper.make_node("Resize", [source, "", "", "sizes"], ["R"], mode="linear",
+                                      coordinate_transformation_mode="half_pixel"))
+        current = "R"
+        if _bool(rng):
+            inits["scale"] = np.array(1 / 255, F32)
+            nodes.append(helper.make_node("Mul", ["R", "scale"], ["Rs"]))
+            current = "Rs"
+        h, w = oh, ow
+    channels = c
+    outputs = []
+    layers = _pick(rng, (2, 3))
+    for i in range(layers):
+        pad = _pick(rng, (0, 1))
+        if h + 2 * pad - 2 < 4 or w + 2 * pad - 2 < 4:
+            break
+        k = _pick(rng, (3, 6, 8))
+        inits[f"W{i}"] = _normal(rng, [k, channels, 3, 3], 0.4)
+        inits[f"B{i}"] = _normal(rng, [k], 0.1)
+        nodes.append(helper.make_node("Conv", [current, f"W{i}", f"B{i}"], [f"c{i}"], kernel_shape=[3, 3],
+                                      pads=[pad] * 4))
+        nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+        current, channels = f"r{i}", k
+        h, w = h + 2 * pad - 2, w + 2 * pad - 2
+        if h >= 2 and w >= 2 and _bool(rng):
+            nodes.append(helper.make_node("MaxPool", [current], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2]))
+            current, h, w = f"p{i}", h // 2, w // 2
+        if i == 0 and rng.rand() < 0.2:
+            outputs.append(current)
+    outputs.append(current)
+    return _model(nodes, {"X": x}, outputs, inits, opset=13, name="winograd_chain")
+
+
 # ----------------------------------------------------------------------------------------
 # dense algebra
 # ----------------------------------------------------------------------------------------
@@ -1114,6 +1170,7 @@ BUILDERS = {
     "identity": build_identity,
     "dropout": build_dropout,
     "keras_cnn": build_keras_cnn,
+    "winograd_chain": build_winograd_chain,
     "lstm": build_lstm,
     "gru": build_gru,
 }

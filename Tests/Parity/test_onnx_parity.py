@@ -25,7 +25,7 @@ TOLERANCE = 1e-5          # |got - expected| <= TOLERANCE * (1 + |expected|)
 # 3x3 convolutions run as Winograd F(4x4, 3x3), whose rounding error scales with the
 # tensor's magnitude rather than each element's: those families compare against
 # TOLERANCE * (1 + max |expected|).
-WINOGRAD_FAMILIES = {"conv", "conv_relu_maxpool", "keras_cnn"}
+WINOGRAD_FAMILIES = {"conv", "conv_relu_maxpool", "keras_cnn", "winograd_chain"}
 CNN_TOLERANCE = 1e-5      # probabilities, absolute
 
 _rows: list[tuple[str, int, float, str]] = []

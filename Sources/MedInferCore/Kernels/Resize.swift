@@ -108,13 +108,24 @@ enum Resize {
     /// then resampled along the columns into the output. Same arithmetic as `axis` on
     /// the rows and then on the columns, without the intermediate tensor (for a 600x450
     /// image resized to 300x300, 2.2 MB that a fresh process had to fault in).
+    /// With `layout` (planes, `inner` 1), plane o of the output is written into plane o of
+    /// a Winograd layer's padded input instead of `output`, with the same arithmetic; `row`
+    /// then holds columns · inner + newColumns floats.
     static func plane(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, outer: Int,
                       rows: Int, columns: Int, inner: Int, vertical v: AxisResampling, horizontal h: AxisResampling,
-                      row: UnsafeMutablePointer<Float>) {
+                      row: UnsafeMutablePointer<Float>, into layout: PaddedInputLayout? = nil) {
         let rowLength = columns * inner
         let outRows = v.index0.count, outRowLength = h.index0.count * inner
         for o in 0 ..< outer {
             let src = input + o * rows * rowLength
+            if let layout {
+                let dst = output + o * layout.planeFloats
+                for y in 0 ..< outRows {
+                    blendRows(src, rowLength: rowLength, v, y, into: row)
+                    resampleColumns(UnsafePointer(row), stride: 1, h, into: dst, layout, y: y, resampled: row + rowLength)
+                }
+                continue
+            }
             let dst = output + o * outRows * outRowLength
             for y in 0 ..< outRows {
                 blendRows(src, rowLength: rowLength, v, y, into: row)
@@ -123,16 +134,48 @@ enum Resize {
         }
     }
 
+    /// Row y of a plane resampled along its columns (source elements `stride` apart) into a
+    /// padded input's phase-split row, through `resampled` (a row's floats): the arithmetic
+    /// of `axis` for one row.
+    @inline(__always)
+    private static func resampleColumns(_ line: UnsafePointer<Float>, stride: Int, _ h: AxisResampling,
+                                        into plane: UnsafeMutablePointer<Float>, _ layout: PaddedInputLayout, y: Int,
+                                        resampled: UnsafeMutablePointer<Float>) {
+        let outColumns = h.index0.count
+        h.withTables { i0, i1, w1 in
+            for x in 0 ..< outColumns {
+                let w = w1[x]
+                resampled[x] = line[Int(i0[x]) * stride] * (1 - w) + line[Int(i1[x]) * stride] * w
+            }
+        }
+        PaddedInputLayout.splitRow(resampled, count: outColumns, into: plane + (y + layout.padTop) * layout.rowFloats,
+                                   padLeft: layout.padLeft, phaseLength: layout.phaseLength)
+    }
+
     /// `plane` for an image stored [outer, rows, columns, channels] (NHWC) whose output is
     /// [outer, channels, newRows, newColumns] (NCHW): the layout transpose in front of a
     /// resize done by the resize itself. Each blended row holds every channel; the column
     /// pass picks one channel at a time. Same arithmetic as transposing first.
+    /// With `layout` (`outer` 1), channel c goes to plane c of a Winograd layer's padded
+    /// input instead of `output`, with the same arithmetic; `row` then holds
+    /// columns · channels + newColumns floats.
     static func planeFromInterleaved(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, outer: Int,
                                      rows: Int, columns: Int, channels: Int, vertical v: AxisResampling,
-                                     horizontal h: AxisResampling, row: UnsafeMutablePointer<Float>) {
+                                     horizontal h: AxisResampling, row: UnsafeMutablePointer<Float>,
+                                     into layout: PaddedInputLayout? = nil) {
         let rowLength = columns * channels
         let outRows = v.index0.count, outColumns = h.index0.count
         let outPlane = outRows * outColumns
+        if let layout {
+            for y in 0 ..< outRows {
+                blendRows(input, rowLength: rowLength, v, y, into: row)
+                for c in 0 ..< channels {
+                    resampleColumns(UnsafePointer(row + c), stride: channels, h, into: output + c * layout.planeFloats, layout,
+                                    y: y, resampled: row + rowLength)
+                }
+            }
+            return
+        }
         h.withTables { i0, i1, w1 in
             for o in 0 ..< outer {
                 let src = input + o * rows * rowLength

@@ -5,6 +5,53 @@ import Musl
 #endif
 import MedInferKernelsAVX512
 
+/// A Winograd layer's zero-bordered input as a layer before it sees it when writing its
+/// output there directly (no tensor in the arena, no copy): channel planes of
+/// `planeFloats`, rows of `rowFloats` split by column mod 4 into phases.
+struct PaddedInputLayout {
+    let buffer: GemmWorkspace
+    /// Floats to reserve in `buffer`.
+    let count: Int
+    let planeFloats: Int, rowFloats: Int, phaseLength: Int
+    let padTop: Int, padLeft: Int
+    /// Rows and columns of the image it holds.
+    let height: Int, width: Int
+
+    /// Element (y, x) of a channel plane.
+    @inline(__always) func offset(y: Int, x: Int) -> Int {
+        let column = x + padLeft
+        return (y + padTop) * rowFloats + (column & 3) * phaseLength + (column >> 2)
+    }
+
+    /// Stores `count` consecutive values as columns padLeft ..< padLeft + count of one
+    /// padded row, split by column mod 4 into the four phases: scalar up to a multiple of
+    /// 4, then 16 columns (four 4-float stores) per step.
+    @inline(__always)
+    static func splitRow(_ src: UnsafePointer<Float>, count: Int, into row: UnsafeMutablePointer<Float>,
+                         padLeft: Int, phaseLength: Int) {
+        var x = 0
+        while x < count && (x + padLeft) & 3 != 0 {
+            let column = x + padLeft
+            row[(column & 3) * phaseLength + (column >> 2)] = src[x]
+            x += 1
+        }
+        while x + 16 <= count {
+            let v = UnsafeRawPointer(src + x).loadUnaligned(as: SIMD16<Float>.self)
+            let out = UnsafeMutableRawPointer(row + ((x + padLeft) >> 2))
+            out.storeBytes(of: SIMD4<Float>(v[0], v[4], v[8], v[12]), as: SIMD4<Float>.self)
+            out.storeBytes(of: SIMD4<Float>(v[1], v[5], v[9], v[13]), toByteOffset: phaseLength * 4, as: SIMD4<Float>.self)
+            out.storeBytes(of: SIMD4<Float>(v[2], v[6], v[10], v[14]), toByteOffset: phaseLength * 8, as: SIMD4<Float>.self)
+            out.storeBytes(of: SIMD4<Float>(v[3], v[7], v[11], v[15]), toByteOffset: phaseLength * 12, as: SIMD4<Float>.self)
+            x += 16
+        }
+        while x < count {
+            let column = x + padLeft
+            row[(column & 3) * phaseLength + (column >> 2)] = src[x]
+            x += 1
+        }
+    }
+}
+
 /// 3×3 stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray
 /// 2016): each 4×4 output tile costs 36 multiplies per input channel instead of 144.
 /// Work is done in blocks of 32 tiles so the transformed input (V) and the products (M)
@@ -36,6 +83,12 @@ final class WinogradConv3x3: @unchecked Sendable {
     /// after another and only need it during their own run.
     private var padded: UnsafeMutablePointer<Float>
     private let paddedInputs: GemmWorkspace
+    /// The layer before writes this layer's input straight into `paddedInputs` (set while
+    /// planning, with that layer's `outputTarget`): no copy here.
+    var inputPrepadded = false
+    /// Where the output goes instead of `run`'s output tensor: the next Winograd layer's
+    /// padded input (set while planning; batch 1).
+    var outputTarget: PaddedInputLayout?
     private let paddedCount: Int
     private let paddedHeight: Int, phaseLength: Int
     /// Tiles per block: two 16-wide GEMM panels.
@@ -159,6 +212,16 @@ final class WinogradConv3x3: @unchecked Sendable {
         d.deallocate(); t.deallocate()
     }
 
+    /// This layer's padded input, for a layer before it that writes there directly.
+    var inputLayout: PaddedInputLayout {
+        PaddedInputLayout(buffer: paddedInputs, count: paddedCount, planeFloats: paddedHeight * 4 * phaseLength,
+                          rowFloats: 4 * phaseLength, phaseLength: phaseLength, padTop: g.padTop, padLeft: g.padLeft,
+                          height: g.height, width: g.width)
+    }
+
+    /// Whether `paddedInputs` is the buffer this layer reads its input from.
+    func readsInput(from buffer: GemmWorkspace) -> Bool { buffer === paddedInputs }
+
     /// G g Gᵀ for eight 3×3 kernels at once (lane l of w[j] is element j of kernel l,
     /// row-major), giving the 6×6 transform-domain weights row-major in `out`, computed
     /// in Double so the transform adds no rounding of its own.
@@ -209,39 +272,20 @@ final class WinogradConv3x3: @unchecked Sendable {
         // (another layer's input may have been there).
         let columns = min(g.width, 4 * phaseLength - g.padLeft)
         for ch in 0 ..< g.channels { clearBorder(padded + ch * paddedPlane, columns: columns) }
+        // A target or a prepadded input holds one image: the planner sets them for batch 1 only.
+        let target = outputTarget.map { $0.buffer.reserve($0.count) }
         for n in 0 ..< batch {
             let image = input + n * g.channels * plane
-            for ch in 0 ..< g.channels {
+            for ch in 0 ..< g.channels where !inputPrepadded {
                 let source = image + ch * plane
                 let target = padded + ch * paddedPlane
                 for y in 0 ..< g.height where y + g.padTop < paddedHeight {
-                    let src = source + y * g.width
-                    let row = target + (y + g.padTop) * rowFloats
-                    var x = 0
-                    // Columns padLeft + x, split by (column mod 4) into the four phases:
-                    // scalar up to a multiple of 4, then 16 columns per step.
-                    while x < columns && (x + g.padLeft) & 3 != 0 {
-                        let column = x + g.padLeft
-                        row[(column & 3) * phaseLength + (column >> 2)] = src[x]
-                        x += 1
-                    }
-                    while x + 16 <= columns {
-                        let v = UnsafeRawPointer(src + x).loadUnaligned(as: SIMD16<Float>.self)
-                        let out = UnsafeMutableRawPointer(row + ((x + g.padLeft) >> 2))
-                        out.storeBytes(of: SIMD4<Float>(v[0], v[4], v[8], v[12]), as: SIMD4<Float>.self)
-                        out.storeBytes(of: SIMD4<Float>(v[1], v[5], v[9], v[13]), toByteOffset: phaseLength * 4, as: SIMD4<Float>.self)
-                        out.storeBytes(of: SIMD4<Float>(v[2], v[6], v[10], v[14]), toByteOffset: phaseLength * 8, as: SIMD4<Float>.self)
-                        out.storeBytes(of: SIMD4<Float>(v[3], v[7], v[11], v[15]), toByteOffset: phaseLength * 12, as: SIMD4<Float>.self)
-                        x += 16
-                    }
-                    while x < columns {
-                        let column = x + g.padLeft
-                        row[(column & 3) * phaseLength + (column >> 2)] = src[x]
-                        x += 1
-                    }
+                    PaddedInputLayout.splitRow(source + y * g.width, count: columns,
+                                               into: target + (y + g.padTop) * rowFloats, padLeft: g.padLeft,
+                                               phaseLength: phaseLength)
                 }
             }
-            let out = output + n * g.outChannels * outPlane
+            let out = target ?? output + n * g.outChannels * outPlane
             var start = 0
             while start < total {
                 transformInput(firstTile: start)
@@ -345,7 +389,8 @@ final class WinogradConv3x3: @unchecked Sendable {
         }
     }
 
-    /// Max-pools the 8 finished 4×4 tiles in `d` (y) 2×2 and stores the 2×2 blocks.
+    /// Max-pools the 8 finished 4×4 tiles in `d` (y) 2×2 and stores the 2×2 blocks in
+    /// `channel`: a plane of the pooled output, or of `outputTarget`.
     @inline(__always)
     private func storePooled(_ channel: UnsafeMutablePointer<Float>, ty: Int, tx: Int, count: Int) {
         let y = d
@@ -355,24 +400,55 @@ final class WinogradConv3x3: @unchecked Sendable {
         let ph = g.outHeight / 2, pw = g.outWidth / 2
         let py = ty * 2, px = tx * 2
         if count == 8 && py + 2 <= ph && px + 16 <= pw {
-            let row = UnsafeMutableRawPointer(channel + py * pw + px)
-            row.storeBytes(of: SIMD16<Float>(p00[0], p01[0], p00[1], p01[1], p00[2], p01[2], p00[3], p01[3],
-                                             p00[4], p01[4], p00[5], p01[5], p00[6], p01[6], p00[7], p01[7]), as: SIMD16<Float>.self)
-            (row + pw * 4).storeBytes(of: SIMD16<Float>(p10[0], p11[0], p10[1], p11[1], p10[2], p11[2], p10[3], p11[3],
-                                                        p10[4], p11[4], p10[5], p11[5], p10[6], p11[6], p10[7], p11[7]), as: SIMD16<Float>.self)
+            storePooledRows(channel, py: py, px: px, p00, p01, p10, p11)
             return
         }
         for l in 0 ..< count {
             let x = px + 2 * l
             if py < ph {
-                if x < pw { channel[py * pw + x] = p00[l] }
-                if x + 1 < pw { channel[py * pw + x + 1] = p01[l] }
+                if x < pw { put(p00[l], channel, py, x) }
+                if x + 1 < pw { put(p01[l], channel, py, x + 1) }
             }
             if py + 1 < ph {
-                if x < pw { channel[(py + 1) * pw + x] = p10[l] }
-                if x + 1 < pw { channel[(py + 1) * pw + x + 1] = p11[l] }
+                if x < pw { put(p10[l], channel, py + 1, x) }
+                if x + 1 < pw { put(p11[l], channel, py + 1, x + 1) }
             }
         }
+    }
+
+    /// One output value at (y, x) of an output plane (plain, or `outputTarget`'s).
+    @inline(__always)
+    private func put(_ value: Float, _ channel: UnsafeMutablePointer<Float>, _ y: Int, _ x: Int) {
+        if let target = outputTarget {
+            channel[target.offset(y: y, x: x)] = value
+        } else {
+            channel[y * (poolAfter ? g.outWidth / 2 : g.outWidth) + x] = value
+        }
+    }
+
+    /// Two pooled rows of 16 columns from 8 tiles (lane l: columns px + 2l and px + 2l + 1).
+    @inline(__always)
+    private func storePooledRows(_ channel: UnsafeMutablePointer<Float>, py: Int, px: Int,
+                                 _ p00: V8, _ p01: V8, _ p10: V8, _ p11: V8) {
+        if let target = outputTarget {
+            // Columns px + j, + 4, + 8, + 12 share a phase and sit side by side in it.
+            @inline(__always) func row(_ y: Int, _ a: V8, _ b: V8) {
+                for j in 0 ..< 4 {
+                    let v = j & 1 == 0 ? a : b, l = j >> 1
+                    UnsafeMutableRawPointer(channel + target.offset(y: y, x: px + j))
+                        .storeBytes(of: SIMD4<Float>(v[l], v[l + 2], v[l + 4], v[l + 6]), as: SIMD4<Float>.self)
+                }
+            }
+            row(py, p00, p01)
+            row(py + 1, p10, p11)
+            return
+        }
+        let pw = g.outWidth / 2
+        let row = UnsafeMutableRawPointer(channel + py * pw + px)
+        row.storeBytes(of: SIMD16<Float>(p00[0], p01[0], p00[1], p01[1], p00[2], p01[2], p00[3], p01[3],
+                                         p00[4], p01[4], p00[5], p01[5], p00[6], p01[6], p00[7], p01[7]), as: SIMD16<Float>.self)
+        (row + pw * 4).storeBytes(of: SIMD16<Float>(p10[0], p11[0], p10[1], p11[1], p10[2], p11[2], p10[3], p11[3],
+                                                    p10[4], p11[4], p10[5], p11[5], p10[6], p11[6], p10[7], p11[7]), as: SIMD16<Float>.self)
     }
 
     /// M[ξ] = U[ξ] · V[ξ] for the 36 transform points.
@@ -400,7 +476,9 @@ final class WinogradConv3x3: @unchecked Sendable {
 
     private func transformOutput(_ out: UnsafeMutablePointer<Float>, firstTile: Int, tiles: Int) {
         let k = g.outChannels, tb = WinogradConv3x3.blockTiles
-        let oh = g.outHeight, ow = g.outWidth, outPlane = oh * ow
+        let oh = g.outHeight, ow = g.outWidth
+        // Floats between output channels: of the output tensor, or of the target's planes.
+        let outChannelFloats = outputTarget?.planeFloats ?? (poolAfter ? (oh / 2) * (ow / 2) : oh * ow)
         let y = d
         let isRelu = activation == .relu, isIdentity = activation == .identity
         var group = 0
@@ -444,12 +522,7 @@ final class WinogradConv3x3: @unchecked Sendable {
                         let zero = V8()
                         p00 = mx(p00, zero); p01 = mx(p01, zero); p10 = mx(p10, zero); p11 = mx(p11, zero)
                     }
-                    let pw = ow / 2
-                    let row = UnsafeMutableRawPointer(out + oc * (oh / 2) * pw + (ty * 2) * pw + tx * 2)
-                    row.storeBytes(of: SIMD16<Float>(p00[0], p01[0], p00[1], p01[1], p00[2], p01[2], p00[3], p01[3],
-                                                     p00[4], p01[4], p00[5], p01[5], p00[6], p01[6], p00[7], p01[7]), as: SIMD16<Float>.self)
-                    (row + pw * 4).storeBytes(of: SIMD16<Float>(p10[0], p11[0], p10[1], p11[1], p10[2], p11[2], p10[3], p11[3],
-                                                                p10[4], p11[4], p10[5], p11[5], p10[6], p11[6], p10[7], p11[7]), as: SIMD16<Float>.self)
+                    storePooledRows(out + oc * outChannelFloats, py: ty * 2, px: tx * 2, p00, p01, p10, p11)
                     continue
                 }
                 let b = V8(repeating: bias[oc])
@@ -466,10 +539,29 @@ final class WinogradConv3x3: @unchecked Sendable {
                     for i in 0 ..< 16 { for l in 0 ..< 8 { y[i][l] = activation.apply(y[i][l]) } }
                 }
                 if poolAfter {
-                    storePooled(out + oc * (oh / 2) * (ow / 2), ty: ty, tx: tx, count: count)
+                    storePooled(out + oc * outChannelFloats, ty: ty, tx: tx, count: count)
                     continue
                 }
-                let channel = out + oc * outPlane
+                let channel = out + oc * outChannelFloats
+                if let target = outputTarget {
+                    // Columns ox + 4l + s of the 8 tiles share a phase, side by side: one
+                    // vector per row and column of the tiles when all 8 are whole.
+                    let scalars = UnsafeRawPointer(y).assumingMemoryBound(to: Float.self)
+                    let rows = min(4, oh - oy)
+                    for r in 0 ..< rows {
+                        for s in 0 ..< 4 {
+                            if fullRow {
+                                UnsafeMutableRawPointer(channel + target.offset(y: oy + r, x: ox + s))
+                                    .storeBytes(of: y[4 * r + s], as: V8.self)
+                                continue
+                            }
+                            for l in 0 ..< count where ox + 4 * l + s < ow {
+                                channel[target.offset(y: oy + r, x: ox + 4 * l + s)] = scalars[(r * 4 + s) * 8 + l]
+                            }
+                        }
+                    }
+                    continue
+                }
                 if fullRow {
                     // 8 whole tiles side by side: each output row is 32 contiguous floats,
                     // a 4×8 transpose of y[4r ..< 4r+4].

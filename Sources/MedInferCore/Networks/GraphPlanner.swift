@@ -204,6 +204,11 @@ final class GraphPlanner {
 
     func markFused(_ index: Int, outputOf source: String) { fused[index] = source }
 
+    /// The node of this graph that outputs `value`, if any.
+    func producer(of value: String) -> (index: Int, node: ONNXNode)? {
+        graph.nodes.indices.first { graph.nodes[$0].outputs.contains(value) }.map { ($0, graph.nodes[$0]) }
+    }
+
     /// Whether every node that uses `value`, other than node `index`, reads only its shape
     /// (Shape nodes), and the graph does not output it.
     func onlyShapesRead(_ value: String, besides index: Int) -> Bool {

@@ -36,6 +36,9 @@ final class PlanBuilder {
     /// Every arena tensor keeps its own memory for the whole plan (no reuse of dead
     /// buffers), so that after a run every intermediate tensor still holds its values.
     var retainAll = false
+    /// Whether steps may write into their consumer's own buffer (`divertLastStep`); off
+    /// only to compare against plans that do not.
+    var chainsLayers = true
     private var owned: [UnsafeMutablePointer<Float>] = []
     /// The plan's memory beyond its constants: the scratch below and the session's arena,
     /// side by side on as few pages as they fill.
@@ -43,8 +46,10 @@ final class PlanBuilder {
     /// Packing and transform memory that kernels use during their own step only, shared
     /// by all steps of the plan.
     lazy var kernelScratch = GemmWorkspace(memory: kernelMemory)
-    /// Winograd's zero-bordered inputs, one layer's at a time.
-    lazy var paddedInputs = GemmWorkspace(memory: kernelMemory)
+    /// Winograd's zero-bordered inputs, one layer's at a time in each. Two, so that a
+    /// layer can write its output straight into the next layer's while reading its own
+    /// (`divertLastStep`); the second is only allocated if a plan does that.
+    lazy var paddedInputs = [GemmWorkspace(memory: kernelMemory), GemmWorkspace(memory: kernelMemory)]
     /// Total floats of arena slots so far, checked against the cap.
     private var requested = 0
     /// Bytes computed while planning (folded constants, constant copies, index and
@@ -185,6 +190,19 @@ final class PlanBuilder {
         requested -= n
         kinds[slot] = .arena(0)
         return steps.removeLast()
+    }
+
+    /// The last step when it writes only `slot`, nothing has read `slot` yet and the plan
+    /// keeps no intermediate tensors: its consumer, emitted next, makes it write into the
+    /// consumer's own buffer instead (a Winograd layer's padded input). The slot then
+    /// takes no memory; the step still names it, and its kernel ignores it.
+    func divertLastStep(writing slot: Int) -> NetworkStep? {
+        guard chainsLayers, !retainAll, let io = stepIO.last, io.writes.count == 1, io.writes[0].slot == slot, lastRead[slot] == -1,
+              case .arena(let n) = kinds[slot] else { return nil }
+        stepIO[stepIO.count - 1].writes = []
+        requested -= n
+        kinds[slot] = .arena(0)
+        return steps.last
     }
 
     /// Lays out the arena: slots whose lifetimes overlap never share memory; others do.

@@ -187,9 +187,30 @@ extension Operators {
                     return made
                 }
             }
+            let buffers = c.builder.paddedInputs
+            // The step before may write this layer's input straight into its padded buffer:
+            // a Winograd layer (into the buffer it does not read itself) or an image resize.
+            var writer: (step: NetworkStep, buffer: GemmWorkspace)?
+            if n == 1, !c.builder.retainAll, inputReadOnlyHere(c), let last = c.builder.steps.last {
+                if let conv = last as? ConvStep, let previous = conv.kernel as? WinogradConv3x3, conv.batch == 1,
+                   conv.output == input.slot, previous.outputTarget == nil {
+                    writer = (last, previous.readsInput(from: buffers[0]) ? buffers[1] : buffers[0])
+                } else if let resize = last as? ResizeStep, resize.canWriteIntoPadded, resize.destination == input.slot {
+                    writer = (last, buffers[0])
+                }
+            }
+            if writer != nil, c.builder.divertLastStep(writing: input.slot) == nil { writer = nil }
             let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
                                                activation: activation?.0 ?? .identity, poolAfter: pool,
-                                               scratch: c.builder.kernelScratch, paddedInputs: c.builder.paddedInputs)
+                                               scratch: c.builder.kernelScratch, paddedInputs: writer?.buffer ?? buffers[0])
+            if let writer {
+                kernelObject.inputPrepadded = true
+                if let conv = writer.step as? ConvStep, let previous = conv.kernel as? WinogradConv3x3 {
+                    previous.outputTarget = kernelObject.inputLayout
+                } else if let resize = writer.step as? ResizeStep {
+                    resize.target = kernelObject.inputLayout
+                }
+            }
             return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                           reading: [input], writing: [out])
         }
@@ -201,6 +222,17 @@ extension Operators {
                                         workspace: c.builder.kernelScratch)
         return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),
                       reading: [input], writing: [out])
+    }
+
+    /// Whether nothing but this node reads its first input (directly, or through a Mul
+    /// folded into its weights), so the step that writes it may write elsewhere.
+    static func inputReadOnlyHere(_ c: NodeContext) -> Bool {
+        let value = c.node.inputs[0]
+        guard c.planner.soleConsumer(of: value)?.index == c.index else { return false }
+        guard c.planner.inputScale[c.index] != nil else { return true }
+        guard let mul = c.planner.producer(of: value), mul.node.opType == "Mul", let source = mul.node.inputs.first
+        else { return false }
+        return c.planner.soleConsumer(of: source)?.index == mul.index
     }
 
     /// Whether the sole consumer of `value` is a plain 2×2 stride-2 MaxPool (no padding,

@@ -17,6 +17,9 @@ final class ResizeStep: NetworkStep {
     }
     let passes: [Pass]
     let plane: PlanePass?
+    /// Where the plane pass writes instead of its destination slot: the next Winograd
+    /// layer's padded input (set while planning; see `canWriteIntoPadded`).
+    var target: PaddedInputLayout?
     /// One blended source row of `plane` (this step's own: a plan runs on one thread).
     private let row: UnsafeMutablePointer<Float>?
 
@@ -25,20 +28,32 @@ final class ResizeStep: NetworkStep {
     init(plane: PlanePass) {
         passes = []
         self.plane = plane
-        row = .allocate(capacity: max(1, plane.columns * plane.inner))
+        // A blended source row, then (writing into a padded input) one resampled row.
+        row = .allocate(capacity: max(1, plane.columns * plane.inner + plane.horizontal.index0.count))
     }
 
     deinit { row?.deallocate() }
 
+    /// The slot the step writes.
+    var destination: Int { plane?.destination ?? passes.last?.destination ?? -1 }
+
+    /// Whether the output is one image's planes resized in one pass, which a Winograd
+    /// layer's padded input can take directly.
+    var canWriteIntoPadded: Bool {
+        guard let p = plane, passes.isEmpty else { return false }
+        return p.sourceInterleaved ? p.outer == 1 : p.inner == 1
+    }
+
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
         if let p = plane, let row {
+            let output = target.map { $0.buffer.reserve($0.count) } ?? slots[p.destination]
             if p.sourceInterleaved {
-                Resize.planeFromInterleaved(slots[p.source], slots[p.destination], outer: p.outer, rows: p.rows,
+                Resize.planeFromInterleaved(slots[p.source], output, outer: p.outer, rows: p.rows,
                                             columns: p.columns, channels: p.inner, vertical: p.vertical,
-                                            horizontal: p.horizontal, row: row)
+                                            horizontal: p.horizontal, row: row, into: target)
             } else {
-                Resize.plane(slots[p.source], slots[p.destination], outer: p.outer, rows: p.rows, columns: p.columns,
-                             inner: p.inner, vertical: p.vertical, horizontal: p.horizontal, row: row)
+                Resize.plane(slots[p.source], output, outer: p.outer, rows: p.rows, columns: p.columns,
+                             inner: p.inner, vertical: p.vertical, horizontal: p.horizontal, row: row, into: target)
             }
         }
         for p in passes {
