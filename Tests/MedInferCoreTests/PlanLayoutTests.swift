@@ -32,11 +32,11 @@ final class PlanLayoutTests: XCTestCase {
         let plain = try planner.plan(inputShapes: [shape])
 
         let resize = try XCTUnwrap(chained.steps.first as? ResizeStep)
-        XCTAssertNotNil(resize.target, "the resize should write into the first convolution's padded input")
+        XCTAssertNotNil(resize.targetBuffer, "the resize should write into the first convolution's padded input")
         let convolutions = chained.steps.compactMap { ($0 as? ConvStep)?.kernel as? WinogradConv3x3 }
         XCTAssertEqual(convolutions.count, 6)
         XCTAssertTrue(convolutions.allSatisfy(\.inputPrepadded))
-        XCTAssertEqual(convolutions.map { $0.outputTarget != nil }, [true, true, true, true, true, false])
+        XCTAssertEqual(convolutions.map { $0.outputBuffer != nil }, [true, true, true, true, true, false])
         // Only the last convolution's output (64 x 2 x 2) and the dense layers' remain;
         // without chaining the first two convolutions' pooled outputs (32 x 149 x 149 and
         // 64 x 73 x 73) are live together.

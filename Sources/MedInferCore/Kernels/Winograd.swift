@@ -5,17 +5,15 @@ import Musl
 #endif
 import MedInferKernelsAVX512
 
-/// A Winograd layer's zero-bordered input as a layer before it sees it when writing its
-/// output there directly (no tensor in the arena, no copy): channel planes of
-/// `planeFloats`, rows of `rowFloats` split by column mod 4 into phases.
+/// Where the elements of a Winograd layer's zero-bordered input are, for a layer before
+/// it that writes its output there directly (no tensor in the arena, no copy): channel
+/// planes of `planeFloats`, rows of `rowFloats` split by column mod 4 into phases.
+/// Integers only, so kernels copy it into their loops freely.
 struct PaddedInputLayout {
-    let buffer: GemmWorkspace
-    /// Floats to reserve in `buffer`.
+    /// Floats the buffer holds.
     let count: Int
     let planeFloats: Int, rowFloats: Int, phaseLength: Int
     let padTop: Int, padLeft: Int
-    /// Rows and columns of the image it holds.
-    let height: Int, width: Int
 
     /// Element (y, x) of a channel plane.
     @inline(__always) func offset(y: Int, x: Int) -> Int {
@@ -52,6 +50,13 @@ struct PaddedInputLayout {
     }
 }
 
+/// A Winograd layer's padded input buffer and its layout: what the planner hands the
+/// layer before it.
+struct PaddedInput {
+    let buffer: GemmWorkspace
+    let layout: PaddedInputLayout
+}
+
 /// 3×3 stride-1 convolution by Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray
 /// 2016): each 4×4 output tile costs 36 multiplies per input channel instead of 144.
 /// Work is done in blocks of 32 tiles so the transformed input (V) and the products (M)
@@ -84,11 +89,17 @@ final class WinogradConv3x3: @unchecked Sendable {
     private var padded: UnsafeMutablePointer<Float>
     private let paddedInputs: GemmWorkspace
     /// The layer before writes this layer's input straight into `paddedInputs` (set while
-    /// planning, with that layer's `outputTarget`): no copy here.
+    /// planning, with that layer's `writeOutput(into:)`): no copy here.
     var inputPrepadded = false
     /// Where the output goes instead of `run`'s output tensor: the next Winograd layer's
     /// padded input (set while planning; batch 1).
-    var outputTarget: PaddedInputLayout?
+    private(set) var outputBuffer: GemmWorkspace?
+    private(set) var outputLayout: PaddedInputLayout?
+
+    func writeOutput(into next: PaddedInput) {
+        outputBuffer = next.buffer
+        outputLayout = next.layout
+    }
     private let paddedCount: Int
     private let paddedHeight: Int, phaseLength: Int
     /// Tiles per block: two 16-wide GEMM panels.
@@ -213,10 +224,11 @@ final class WinogradConv3x3: @unchecked Sendable {
     }
 
     /// This layer's padded input, for a layer before it that writes there directly.
-    var inputLayout: PaddedInputLayout {
-        PaddedInputLayout(buffer: paddedInputs, count: paddedCount, planeFloats: paddedHeight * 4 * phaseLength,
-                          rowFloats: 4 * phaseLength, phaseLength: phaseLength, padTop: g.padTop, padLeft: g.padLeft,
-                          height: g.height, width: g.width)
+    var paddedInput: PaddedInput {
+        PaddedInput(buffer: paddedInputs,
+                    layout: PaddedInputLayout(count: paddedCount, planeFloats: paddedHeight * 4 * phaseLength,
+                                              rowFloats: 4 * phaseLength, phaseLength: phaseLength,
+                                              padTop: g.padTop, padLeft: g.padLeft))
     }
 
     /// Whether `paddedInputs` is the buffer this layer reads its input from.
@@ -273,7 +285,7 @@ final class WinogradConv3x3: @unchecked Sendable {
         let columns = min(g.width, 4 * phaseLength - g.padLeft)
         for ch in 0 ..< g.channels { clearBorder(padded + ch * paddedPlane, columns: columns) }
         // A target or a prepadded input holds one image: the planner sets them for batch 1 only.
-        let target = outputTarget.map { $0.buffer.reserve($0.count) }
+        let target = outputLayout.flatMap { layout in outputBuffer?.reserve(layout.count) }
         for n in 0 ..< batch {
             let image = input + n * g.channels * plane
             for ch in 0 ..< g.channels where !inputPrepadded {
@@ -390,9 +402,10 @@ final class WinogradConv3x3: @unchecked Sendable {
     }
 
     /// Max-pools the 8 finished 4×4 tiles in `d` (y) 2×2 and stores the 2×2 blocks in
-    /// `channel`: a plane of the pooled output, or of `outputTarget`.
+    /// `channel`: a plane of the pooled output, or of the next layer's padded input.
     @inline(__always)
-    private func storePooled(_ channel: UnsafeMutablePointer<Float>, ty: Int, tx: Int, count: Int) {
+    private func storePooled(_ channel: UnsafeMutablePointer<Float>, _ layout: PaddedInputLayout?,
+                             ty: Int, tx: Int, count: Int) {
         let y = d
         @inline(__always) func mx(_ a: V8, _ b: V8) -> V8 { a.replacing(with: b, where: b .> a) }
         let p00 = mx(mx(y[0], y[1]), mx(y[4], y[5])), p01 = mx(mx(y[2], y[3]), mx(y[6], y[7]))
@@ -400,27 +413,28 @@ final class WinogradConv3x3: @unchecked Sendable {
         let ph = g.outHeight / 2, pw = g.outWidth / 2
         let py = ty * 2, px = tx * 2
         if count == 8 && py + 2 <= ph && px + 16 <= pw {
-            storePooledRows(channel, py: py, px: px, p00, p01, p10, p11)
+            storePooledRows(channel, layout, py: py, px: px, p00, p01, p10, p11)
             return
         }
         for l in 0 ..< count {
             let x = px + 2 * l
             if py < ph {
-                if x < pw { put(p00[l], channel, py, x) }
-                if x + 1 < pw { put(p01[l], channel, py, x + 1) }
+                if x < pw { put(p00[l], channel, py, x, layout) }
+                if x + 1 < pw { put(p01[l], channel, py, x + 1, layout) }
             }
             if py + 1 < ph {
-                if x < pw { put(p10[l], channel, py + 1, x) }
-                if x + 1 < pw { put(p11[l], channel, py + 1, x + 1) }
+                if x < pw { put(p10[l], channel, py + 1, x, layout) }
+                if x + 1 < pw { put(p11[l], channel, py + 1, x + 1, layout) }
             }
         }
     }
 
-    /// One output value at (y, x) of an output plane (plain, or `outputTarget`'s).
+    /// One output value at (y, x) of an output plane (plain, or in `layout`).
     @inline(__always)
-    private func put(_ value: Float, _ channel: UnsafeMutablePointer<Float>, _ y: Int, _ x: Int) {
-        if let target = outputTarget {
-            channel[target.offset(y: y, x: x)] = value
+    private func put(_ value: Float, _ channel: UnsafeMutablePointer<Float>, _ y: Int, _ x: Int,
+                     _ layout: PaddedInputLayout?) {
+        if let layout {
+            channel[layout.offset(y: y, x: x)] = value
         } else {
             channel[y * (poolAfter ? g.outWidth / 2 : g.outWidth) + x] = value
         }
@@ -428,14 +442,14 @@ final class WinogradConv3x3: @unchecked Sendable {
 
     /// Two pooled rows of 16 columns from 8 tiles (lane l: columns px + 2l and px + 2l + 1).
     @inline(__always)
-    private func storePooledRows(_ channel: UnsafeMutablePointer<Float>, py: Int, px: Int,
+    private func storePooledRows(_ channel: UnsafeMutablePointer<Float>, _ layout: PaddedInputLayout?, py: Int, px: Int,
                                  _ p00: V8, _ p01: V8, _ p10: V8, _ p11: V8) {
-        if let target = outputTarget {
+        if let layout {
             // Columns px + j, + 4, + 8, + 12 share a phase and sit side by side in it.
             @inline(__always) func row(_ y: Int, _ a: V8, _ b: V8) {
                 for j in 0 ..< 4 {
                     let v = j & 1 == 0 ? a : b, l = j >> 1
-                    UnsafeMutableRawPointer(channel + target.offset(y: y, x: px + j))
+                    UnsafeMutableRawPointer(channel + layout.offset(y: y, x: px + j))
                         .storeBytes(of: SIMD4<Float>(v[l], v[l + 2], v[l + 4], v[l + 6]), as: SIMD4<Float>.self)
                 }
             }
@@ -478,7 +492,8 @@ final class WinogradConv3x3: @unchecked Sendable {
         let k = g.outChannels, tb = WinogradConv3x3.blockTiles
         let oh = g.outHeight, ow = g.outWidth
         // Floats between output channels: of the output tensor, or of the target's planes.
-        let outChannelFloats = outputTarget?.planeFloats ?? (poolAfter ? (oh / 2) * (ow / 2) : oh * ow)
+        let layout = outputLayout
+        let outChannelFloats = layout?.planeFloats ?? (poolAfter ? (oh / 2) * (ow / 2) : oh * ow)
         let y = d
         let isRelu = activation == .relu, isIdentity = activation == .identity
         var group = 0
@@ -522,7 +537,7 @@ final class WinogradConv3x3: @unchecked Sendable {
                         let zero = V8()
                         p00 = mx(p00, zero); p01 = mx(p01, zero); p10 = mx(p10, zero); p11 = mx(p11, zero)
                     }
-                    storePooledRows(out + oc * outChannelFloats, py: ty * 2, px: tx * 2, p00, p01, p10, p11)
+                    storePooledRows(out + oc * outChannelFloats, layout, py: ty * 2, px: tx * 2, p00, p01, p10, p11)
                     continue
                 }
                 let b = V8(repeating: bias[oc])
@@ -539,11 +554,11 @@ final class WinogradConv3x3: @unchecked Sendable {
                     for i in 0 ..< 16 { for l in 0 ..< 8 { y[i][l] = activation.apply(y[i][l]) } }
                 }
                 if poolAfter {
-                    storePooled(out + oc * outChannelFloats, ty: ty, tx: tx, count: count)
+                    storePooled(out + oc * outChannelFloats, layout, ty: ty, tx: tx, count: count)
                     continue
                 }
                 let channel = out + oc * outChannelFloats
-                if let target = outputTarget {
+                if let layout {
                     // Columns ox + 4l + s of the 8 tiles share a phase, side by side: one
                     // vector per row and column of the tiles when all 8 are whole.
                     let scalars = UnsafeRawPointer(y).assumingMemoryBound(to: Float.self)
@@ -551,12 +566,12 @@ final class WinogradConv3x3: @unchecked Sendable {
                     for r in 0 ..< rows {
                         for s in 0 ..< 4 {
                             if fullRow {
-                                UnsafeMutableRawPointer(channel + target.offset(y: oy + r, x: ox + s))
+                                UnsafeMutableRawPointer(channel + layout.offset(y: oy + r, x: ox + s))
                                     .storeBytes(of: y[4 * r + s], as: V8.self)
                                 continue
                             }
                             for l in 0 ..< count where ox + 4 * l + s < ow {
-                                channel[target.offset(y: oy + r, x: ox + 4 * l + s)] = scalars[(r * 4 + s) * 8 + l]
+                                channel[layout.offset(y: oy + r, x: ox + 4 * l + s)] = scalars[(r * 4 + s) * 8 + l]
                             }
                         }
                     }

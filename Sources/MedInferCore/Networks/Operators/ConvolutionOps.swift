@@ -193,7 +193,7 @@ extension Operators {
             var writer: (step: NetworkStep, buffer: GemmWorkspace)?
             if n == 1, !c.builder.retainAll, inputReadOnlyHere(c), let last = c.builder.steps.last {
                 if let conv = last as? ConvStep, let previous = conv.kernel as? WinogradConv3x3, conv.batch == 1,
-                   conv.output == input.slot, previous.outputTarget == nil {
+                   conv.output == input.slot, previous.outputBuffer == nil {
                     writer = (last, previous.readsInput(from: buffers[0]) ? buffers[1] : buffers[0])
                 } else if let resize = last as? ResizeStep, resize.canWriteIntoPadded, resize.destination == input.slot {
                     writer = (last, buffers[0])
@@ -206,9 +206,9 @@ extension Operators {
             if let writer {
                 kernelObject.inputPrepadded = true
                 if let conv = writer.step as? ConvStep, let previous = conv.kernel as? WinogradConv3x3 {
-                    previous.outputTarget = kernelObject.inputLayout
+                    previous.writeOutput(into: kernelObject.paddedInput)
                 } else if let resize = writer.step as? ResizeStep {
-                    resize.target = kernelObject.inputLayout
+                    resize.writeOutput(into: kernelObject.paddedInput)
                 }
             }
             return try c.emit(ConvStep(input: input.slot, output: out.slot, batch: n, kernel: kernelObject),

@@ -19,7 +19,13 @@ final class ResizeStep: NetworkStep {
     let plane: PlanePass?
     /// Where the plane pass writes instead of its destination slot: the next Winograd
     /// layer's padded input (set while planning; see `canWriteIntoPadded`).
-    var target: PaddedInputLayout?
+    private(set) var targetBuffer: GemmWorkspace?
+    private(set) var targetLayout: PaddedInputLayout?
+
+    func writeOutput(into next: PaddedInput) {
+        targetBuffer = next.buffer
+        targetLayout = next.layout
+    }
     /// One blended source row of `plane` (this step's own: a plan runs on one thread).
     private let row: UnsafeMutablePointer<Float>?
 
@@ -46,7 +52,8 @@ final class ResizeStep: NetworkStep {
 
     func run(_ slots: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
         if let p = plane, let row {
-            let output = target.map { $0.buffer.reserve($0.count) } ?? slots[p.destination]
+            let target = targetLayout
+            let output = target.flatMap { layout in targetBuffer?.reserve(layout.count) } ?? slots[p.destination]
             if p.sourceInterleaved {
                 Resize.planeFromInterleaved(slots[p.source], output, outer: p.outer, rows: p.rows,
                                             columns: p.columns, channels: p.inner, vertical: p.vertical,
