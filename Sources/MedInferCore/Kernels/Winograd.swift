@@ -148,10 +148,9 @@ final class WinogradConv3x3: @unchecked Sendable {
             guard let raw = region.allocate(bytes: 36 * pointStride * MemoryLayout<Float>.stride) else { return nil }
             let block = raw.bindMemory(to: Float.self, capacity: 36 * pointStride)
             let kernels = UnsafeMutablePointer<SIMD8<Double>>.allocate(capacity: 9)
-            let transformed = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 36)
             let zeros = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c)
             zeros.initialize(repeating: 0, count: 9 * c)
-            defer { kernels.deallocate(); transformed.deallocate(); zeros.deallocate() }
+            defer { kernels.deallocate(); zeros.deallocate() }
             for panel in 0 ..< panels {
                 // The panel's six output channels' kernels (zeros past K), 9 floats per input channel.
                 func rows(_ r: Int) -> UnsafePointer<Float> {
@@ -164,11 +163,8 @@ final class WinogradConv3x3: @unchecked Sendable {
                         kernels[j] = SIMD8<Double>(SIMD8<Float>(r0[o + j], r1[o + j], r2[o + j], r3[o + j],
                                                                 r4[o + j], r5[o + j], 0, 0))
                     }
-                    WinogradConv3x3.transformKernels(kernels, into: transformed)
-                    let entry = UnsafeMutableRawPointer(block + (panel * c + ic) * mr)
-                    for xi in 0 ..< 36 {
-                        (entry + xi * pointStride * 4).storeBytes(of: transformed[xi], as: SIMD8<Float>.self)
-                    }
+                    WinogradConv3x3.transformKernels(kernels, into: UnsafeMutableRawPointer(block + (panel * c + ic) * mr),
+                                                     pointBytes: pointStride * 4)
                 }
             }
             u = (0 ..< 36).map { xi in
@@ -235,10 +231,10 @@ final class WinogradConv3x3: @unchecked Sendable {
     func readsInput(from buffer: GemmWorkspace) -> Bool { buffer === paddedInputs }
 
     /// G g Gᵀ for eight 3×3 kernels at once (lane l of w[j] is element j of kernel l,
-    /// row-major), giving the 6×6 transform-domain weights row-major in `out`, computed
-    /// in Double so the transform adds no rounding of its own.
+    /// row-major), computed in Double so the transform adds no rounding of its own. Point
+    /// ξ of the 6×6 transform domain (row-major) is stored at `out + ξ · pointBytes`.
     @inline(__always)
-    static func transformKernels(_ w: UnsafePointer<SIMD8<Double>>, into out: UnsafeMutablePointer<SIMD8<Float>>) {
+    static func transformKernels(_ w: UnsafePointer<SIMD8<Double>>, into out: UnsafeMutableRawPointer, pointBytes: Int) {
         typealias D8 = SIMD8<Double>
         // G k (6×3): the rows of G applied to the kernel's columns.
         var gk = (D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(), D8(),
@@ -260,13 +256,13 @@ final class WinogradConv3x3: @unchecked Sendable {
             // (G k) Gᵀ (6×6): the same rows of G applied to each row of G k.
             for i in 0 ..< 6 {
                 let a = gk[i * 3], b = gk[i * 3 + 1], c = gk[i * 3 + 2]
-                let o = out + i * 6
-                o[0] = SIMD8<Float>(a * 0.25)
-                o[1] = SIMD8<Float>(-(a + b + c) * sixth)
-                o[2] = SIMD8<Float>(-(a - b + c) * sixth)
-                o[3] = SIMD8<Float>(a * twentyFourth + b * twelfth + c * sixth)
-                o[4] = SIMD8<Float>(a * twentyFourth - b * twelfth + c * sixth)
-                o[5] = SIMD8<Float>(c)
+                let o = out + i * 6 * pointBytes
+                o.storeBytes(of: SIMD8<Float>(a * 0.25), as: SIMD8<Float>.self)
+                (o + pointBytes).storeBytes(of: SIMD8<Float>(-(a + b + c) * sixth), as: SIMD8<Float>.self)
+                (o + 2 * pointBytes).storeBytes(of: SIMD8<Float>(-(a - b + c) * sixth), as: SIMD8<Float>.self)
+                (o + 3 * pointBytes).storeBytes(of: SIMD8<Float>(a * twentyFourth + b * twelfth + c * sixth), as: SIMD8<Float>.self)
+                (o + 4 * pointBytes).storeBytes(of: SIMD8<Float>(a * twentyFourth - b * twelfth + c * sixth), as: SIMD8<Float>.self)
+                (o + 5 * pointBytes).storeBytes(of: SIMD8<Float>(c), as: SIMD8<Float>.self)
             }
         }
     }
