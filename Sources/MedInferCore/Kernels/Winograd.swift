@@ -83,7 +83,8 @@ final class WinogradConv3x3: @unchecked Sendable {
     /// Tiles per row rounded up to 8, so a group of 8 never spans two tile rows.
     private let rowTiles: Int
     /// The zero-bordered input copy: [channel][row][x mod 4][x / 4], phases of
-    /// `phaseLength` floats, so a row holds 4 × phaseLength floats. Made at each run in
+    /// `phaseLength` floats (one per real tile and one more), so a row holds
+    /// 4 × phaseLength floats. Made at each run in
     /// memory every Winograd layer of a plan shares (`paddedInputs`): the layers run one
     /// after another and only need it during their own run.
     private var padded: UnsafeMutablePointer<Float>
@@ -201,8 +202,11 @@ final class WinogradConv3x3: @unchecked Sendable {
         tilesX = (geometry.outWidth + 3) / 4
         rowTiles = (tilesX + 7) / 8 * 8
         paddedHeight = tilesY * 4 + 2
-        phaseLength = rowTiles + 1   // tile tx reads phase entries tx and tx + 1
-        paddedCount = c * paddedHeight * 4 * phaseLength
+        // Tile tx reads phase entries tx and tx + 1: a real tile's all lie in its phase.
+        // The padding tiles that round a row up to groups of 8 read on into the next
+        // phase or row (lanes never stored), and past the last row by up to 7 floats.
+        phaseLength = tilesX + 1
+        paddedCount = c * paddedHeight * 4 * phaseLength + 8
         paddedInputs.expect(paddedCount)
         padded = UnsafeMutablePointer(bitPattern: 64)!
         v = UnsafeMutablePointer(bitPattern: 64)!
