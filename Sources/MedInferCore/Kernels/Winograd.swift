@@ -160,10 +160,16 @@ final class WinogradConv3x3: @unchecked Sendable {
                 let r0 = rows(0), r1 = rows(1), r2 = rows(2), r3 = rows(3), r4 = rows(4), r5 = rows(5)
                 for ic in 0 ..< c {
                     let o = ic * 9
-                    for j in 0 ..< 9 {
-                        kernels[j] = SIMD8<Double>(SIMD8<Float>(r0[o + j], r1[o + j], r2[o + j], r3[o + j],
-                                                                r4[o + j], r5[o + j], 0, 0))
+                    // Each kernel's first 8 elements in one load, then regrouped by element.
+                    @inline(__always) func head(_ r: UnsafePointer<Float>) -> SIMD8<Float> {
+                        UnsafeRawPointer(r + o).loadUnaligned(as: SIMD8<Float>.self)
                     }
+                    let h0 = head(r0), h1 = head(r1), h2 = head(r2), h3 = head(r3), h4 = head(r4), h5 = head(r5)
+                    for j in 0 ..< 8 {
+                        kernels[j] = SIMD8<Double>(SIMD8<Float>(h0[j], h1[j], h2[j], h3[j], h4[j], h5[j], 0, 0))
+                    }
+                    kernels[8] = SIMD8<Double>(SIMD8<Float>(r0[o + 8], r1[o + 8], r2[o + 8], r3[o + 8],
+                                                            r4[o + 8], r5[o + 8], 0, 0))
                     WinogradConv3x3.transformKernels(kernels, into: UnsafeMutableRawPointer(block + (panel * c + ic) * mr),
                                                      pointBytes: pointStride * 4)
                 }
