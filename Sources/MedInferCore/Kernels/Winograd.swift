@@ -134,7 +134,9 @@ final class WinogradConv3x3: @unchecked Sendable {
         let u: [PrepackedA]
         /// Transforms the K × C kernels into 36 packed operands written in place into one
         /// block of `memory` (or of its own when nil).
-        init?(_ weights: UnsafePointer<Float>, outChannels k: Int, channels c: Int, memory: MemoryRegion? = nil) {
+        /// `weights`: K × C × 3 × 3 floats, read with unaligned loads (an initializer in
+        /// place in the model file need not be 4-byte aligned).
+        init?(_ weights: UnsafeRawPointer, outChannels k: Int, channels c: Int, memory: MemoryRegion? = nil) {
             // Lane r of a transform is output channel 6p + r of panel p (one input channel
             // at a time), so each point's six results are one contiguous panel entry: one
             // vector store per point instead of 36 scattered ones per kernel. The store's
@@ -154,22 +156,24 @@ final class WinogradConv3x3: @unchecked Sendable {
             defer { kernels.deallocate(); zeros.deallocate() }
             for panel in 0 ..< panels {
                 // The panel's six output channels' kernels (zeros past K), 9 floats per input channel.
-                func rows(_ r: Int) -> UnsafePointer<Float> {
-                    panel * mr + r < k ? weights + (panel * mr + r) * c * 9 : UnsafePointer(zeros)
+                func rows(_ r: Int) -> UnsafeRawPointer {
+                    panel * mr + r < k ? weights + (panel * mr + r) * c * 9 * 4 : UnsafeRawPointer(zeros)
                 }
                 let r0 = rows(0), r1 = rows(1), r2 = rows(2), r3 = rows(3), r4 = rows(4), r5 = rows(5)
                 for ic in 0 ..< c {
                     let o = ic * 9
                     // Each kernel's first 8 elements in one load, then regrouped by element.
-                    @inline(__always) func head(_ r: UnsafePointer<Float>) -> SIMD8<Float> {
-                        UnsafeRawPointer(r + o).loadUnaligned(as: SIMD8<Float>.self)
+                    @inline(__always) func head(_ r: UnsafeRawPointer) -> SIMD8<Float> {
+                        r.loadUnaligned(fromByteOffset: o * 4, as: SIMD8<Float>.self)
+                    }
+                    @inline(__always) func last(_ r: UnsafeRawPointer) -> Float {
+                        r.loadUnaligned(fromByteOffset: (o + 8) * 4, as: Float.self)
                     }
                     let h0 = head(r0), h1 = head(r1), h2 = head(r2), h3 = head(r3), h4 = head(r4), h5 = head(r5)
                     for j in 0 ..< 8 {
                         kernels[j] = SIMD8<Double>(SIMD8<Float>(h0[j], h1[j], h2[j], h3[j], h4[j], h5[j], 0, 0))
                     }
-                    kernels[8] = SIMD8<Double>(SIMD8<Float>(r0[o + 8], r1[o + 8], r2[o + 8], r3[o + 8],
-                                                            r4[o + 8], r5[o + 8], 0, 0))
+                    kernels[8] = SIMD8<Double>(SIMD8<Float>(last(r0), last(r1), last(r2), last(r3), last(r4), last(r5), 0, 0))
                     WinogradConv3x3.transformKernels(kernels, into: UnsafeMutableRawPointer(block + (panel * c + ic) * mr),
                                                      pointBytes: pointStride * 4)
                 }

@@ -7,6 +7,10 @@ struct ConstTensor {
         case floats([Float])
         /// In place in the model file (aligned raw_data); the model keeps the bytes alive.
         case mapped(UnsafePointer<Float>, Int)
+        /// In place in the model file at an offset protobuf did not align to 4 bytes:
+        /// read with unaligned loads (`withFloatBytes`), or through a temporary aligned
+        /// copy (`withFloats`).
+        case unaligned(UnsafeRawPointer, Int)
         case ints([Int64])
     }
 
@@ -33,6 +37,7 @@ struct ConstTensor {
         switch storage {
         case .floats(let f): return f
         case .mapped(let p, let n): return Array(UnsafeBufferPointer(start: p, count: n))
+        case .unaligned(let p, let n): return (0 ..< n).map { p.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
         case .ints(let i): return i.map { Float($0) }
         }
     }
@@ -48,6 +53,11 @@ struct ConstTensor {
     func withFloats<R>(_ body: (UnsafePointer<Float>) throws(MedInferError) -> R) throws(MedInferError) -> R {
         switch storage {
         case .mapped(let p, _): return try body(p)
+        case .unaligned(let p, let n):
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+            defer { copy.deallocate() }
+            UnsafeMutableRawPointer(copy).copyMemory(from: p, byteCount: n * 4)
+            return try body(copy)
         case .floats(let f):
             return try f.withUnsafeBufferPointer { (b) throws(MedInferError) -> R in
                 try body(b.baseAddress ?? UnsafePointer(bitPattern: 16)!)
@@ -58,6 +68,14 @@ struct ConstTensor {
                 try body(b.baseAddress ?? UnsafePointer(bitPattern: 16)!)
             }
         }
+    }
+
+    /// The values as bytes of consecutive Floats, possibly not 4-byte aligned (read them
+    /// with unaligned loads): in place for initializers, without the copy `withFloats`
+    /// makes of unaligned ones.
+    func withFloatBytes<R>(_ body: (UnsafeRawPointer) throws(MedInferError) -> R) throws(MedInferError) -> R {
+        if case .unaligned(let p, _) = storage { return try body(p) }
+        return try withFloats { (p) throws(MedInferError) in try body(UnsafeRawPointer(p)) }
     }
 
     /// The same values reinterpreted with another shape (same element count).
@@ -76,14 +94,14 @@ struct ConstTensor {
             return ConstTensor(shape: newShape, floats: indices.map { v[$0] })
         case .mapped(let p, _):
             return ConstTensor(shape: newShape, floats: indices.map { p[$0] })
+        case .unaligned(let p, _):
+            return ConstTensor(shape: newShape, floats: indices.map { p.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) })
         }
     }
 
-    /// Decodes an ONNX tensor. Float raw_data that is 4-byte aligned is used in place.
-    /// `alignedCopies`, when given, receives copies of float data that is not 4-byte
-    /// aligned in the file (protobuf gives no alignment), kept as long as the region lives.
-    init(_ tensor: ONNXTensor, bytes: UnsafeRawBufferPointer, label: @autoclosure () -> String,
-         alignedCopies: MemoryRegion? = nil) throws(MedInferError) {
+    /// Decodes an ONNX tensor. Float raw_data is used in place, aligned or not (protobuf
+    /// gives no alignment): the model keeps `bytes` alive.
+    init(_ tensor: ONNXTensor, bytes: UnsafeRawBufferPointer, label: @autoclosure () -> String) throws(MedInferError) {
         guard let type = ONNXElementType(rawValue: tensor.elementTypeCode) else {
             throw .unsupported("\(label()): element type \(tensor.elementTypeCode) is not supported")
         }
@@ -117,11 +135,8 @@ struct ConstTensor {
             case .float:
                 if Int(bitPattern: base) % 4 == 0 {
                     storage = .mapped(base.assumingMemoryBound(to: Float.self), n)
-                } else if n >= 256, let copy = alignedCopies?.allocate(bytes: n * 4) {
-                    copy.copyMemory(from: base, byteCount: n * 4)
-                    storage = .mapped(UnsafePointer(copy.assumingMemoryBound(to: Float.self)), n)
                 } else {
-                    storage = .floats((0 ..< n).map { Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) })
+                    storage = .unaligned(UnsafeRawPointer(base), n)
                 }
             case .double:
                 storage = .floats((0 ..< n).map { Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))) })

@@ -28,7 +28,8 @@ final class GraphPlanner {
 
         init(model: NetworkModel, mode: SequenceMode) {
             self.model = model; self.mode = mode
-            builder = PlanBuilder(modelBytes: model.bytes.count, constantStorage: [model.bytes, model.weightCache.memory])
+            builder = PlanBuilder(modelBytes: model.bytes.count, constantStorage: [model.bytes],
+                                  memory: model.weightCache.memoryForFirstPlan())
         }
     }
 

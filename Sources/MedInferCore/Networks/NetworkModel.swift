@@ -53,8 +53,7 @@ public final class NetworkModel: @unchecked Sendable {
         }
         var initializers: [String: ConstTensor] = [:]
         for (i, t) in graph.initializers.enumerated() {
-            initializers[t.name] = try ConstTensor(t, bytes: bytes.buffer, label: "ONNX initializer '\(t.name.isEmpty ? "#\(i)" : t.name)'",
-                                                   alignedCopies: weightCache.memory)
+            initializers[t.name] = try ConstTensor(t, bytes: bytes.buffer, label: "ONNX initializer '\(t.name.isEmpty ? "#\(i)" : t.name)'")
         }
         self.initializers = initializers
         inputs = graph.inputs.filter { initializers[$0.name] == nil }

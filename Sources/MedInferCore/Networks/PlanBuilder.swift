@@ -41,8 +41,9 @@ final class PlanBuilder {
     var chainsLayers = true
     private var owned: [UnsafeMutablePointer<Float>] = []
     /// The plan's memory beyond its constants: the scratch below and the session's arena,
-    /// side by side on as few pages as they fill.
-    let kernelMemory = MemoryRegion()
+    /// side by side on as few pages as they fill (after the model's transformed weights,
+    /// for a model's first plan).
+    let kernelMemory: MemoryRegion
     /// Packing and transform memory that kernels use during their own step only, shared
     /// by all steps of the plan.
     lazy var kernelScratch = GemmWorkspace(memory: kernelMemory)
@@ -61,13 +62,14 @@ final class PlanBuilder {
     /// its own large weights still fit.
     let computedBytesLimit: Int
 
-    /// What holds the memory of the model's mapped initializers (the file mapping and the
-    /// region of aligned copies): kept alive by the plan, whose steps read them in place.
+    /// What holds the memory of the model's mapped initializers (the file mapping): kept
+    /// alive by the plan, whose steps read them in place.
     private let constantStorage: [AnyObject]
 
-    init(modelBytes: Int, constantStorage: [AnyObject] = []) {
+    init(modelBytes: Int, constantStorage: [AnyObject] = [], memory: MemoryRegion? = nil) {
         computedBytesLimit = Self.baseComputedBytes + max(0, modelBytes)
         self.constantStorage = constantStorage
+        kernelMemory = memory ?? MemoryRegion()
     }
 
     /// Arena floats one plan may use (4 GiB).
@@ -127,7 +129,7 @@ final class PlanBuilder {
             try charge(4 * n, for: "a constant of shape \(c.shape)")
             let storage = UnsafeMutablePointer<Float>.allocate(capacity: n)
             storage.initialize(repeating: 0, count: n)
-            try c.withFloats { (p) throws(MedInferError) in storage.update(from: p, count: c.count) }
+            try c.withFloatBytes { (p) throws(MedInferError) in UnsafeMutableRawPointer(storage).copyMemory(from: p, byteCount: 4 * c.count) }
             owned.append(storage)
             kinds.append(.constant(storage)); firstWrite.append(-1); lastRead.append(-1)
             return RuntimeTensor(slot: kinds.count - 1, shape: c.shape)

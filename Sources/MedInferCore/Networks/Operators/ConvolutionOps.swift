@@ -178,7 +178,7 @@ extension Operators {
         let cache = c.planner.model.weightCache
         let weightKey = c.node.inputs[1] + "|" + c.node.outputs[0] + (inputScale.map { "|x\($0.bitPattern)" } ?? "")
         if WinogradConv3x3.applies(to: geometry) && ConvolutionAlgorithm.winogradEnabled {
-            let packed = try w.withFloats { (weights) throws(MedInferError) in
+            let packed = try w.withFloatBytes { (weights) throws(MedInferError) in
                 try cache.value(weightKey + "|winograd") { () throws(MedInferError) in
                     guard let made = WinogradConv3x3.Weights(weights, outChannels: outChannels, channels: channels,
                                                              memory: cache.memory) else {
