@@ -185,26 +185,29 @@ final class PlanBuilder {
     /// `slot` yet, so that its consumer can compute from the step's own inputs (a Resize
     /// reading an image through its layout transpose). The slot then takes no memory.
     func withdrawLastStep(writing slot: Int) -> NetworkStep? {
-        guard let io = stepIO.last, io.writes.count == 1, io.writes[0].slot == slot, lastRead[slot] == -1,
-              case .arena(let n) = kinds[slot] else { return nil }
+        guard releaseLastWrite(slot) else { return nil }
         // The step's inputs keep lastRead = its index: the consumer emitted next takes it.
         stepIO.removeLast()
-        requested -= n
-        kinds[slot] = .arena(0)
         return steps.removeLast()
     }
 
-    /// The last step when it writes only `slot`, nothing has read `slot` yet and the plan
-    /// keeps no intermediate tensors: its consumer, emitted next, makes it write into the
-    /// consumer's own buffer instead (a Winograd layer's padded input). The slot then
-    /// takes no memory; the step still names it, and its kernel ignores it.
-    func divertLastStep(writing slot: Int) -> NetworkStep? {
-        guard chainsLayers, !retainAll, let io = stepIO.last, io.writes.count == 1, io.writes[0].slot == slot, lastRead[slot] == -1,
-              case .arena(let n) = kinds[slot] else { return nil }
+    /// Lets the last step write `slot`'s values into its consumer's own buffer instead (a
+    /// Winograd layer's padded input; the consumer is emitted next), when it writes only
+    /// `slot`, nothing has read `slot` yet and the plan keeps no intermediate tensors. The
+    /// slot then takes no memory; the step still names it, and its kernel ignores it.
+    func divertLastStep(writing slot: Int) -> Bool {
+        guard chainsLayers, !retainAll, releaseLastWrite(slot) else { return false }
         stepIO[stepIO.count - 1].writes = []
+        return true
+    }
+
+    /// Frees `slot`'s arena memory when the last step writes only it and nothing read it.
+    private func releaseLastWrite(_ slot: Int) -> Bool {
+        guard let io = stepIO.last, io.writes.count == 1, io.writes[0].slot == slot, lastRead[slot] == -1,
+              case .arena(let n) = kinds[slot] else { return false }
         requested -= n
         kinds[slot] = .arena(0)
-        return steps.last
+        return true
     }
 
     /// Lays out the arena: slots whose lifetimes overlap never share memory; others do.

@@ -199,7 +199,7 @@ extension Operators {
                     writer = (last, buffers[0])
                 }
             }
-            if writer != nil, c.builder.divertLastStep(writing: input.slot) == nil { writer = nil }
+            if writer != nil, !c.builder.divertLastStep(writing: input.slot) { writer = nil }
             let kernelObject = WinogradConv3x3(geometry: geometry, weights: packed, bias: bias,
                                                activation: activation?.0 ?? .identity, poolAfter: pool,
                                                scratch: c.builder.kernelScratch, paddedInputs: writer?.buffer ?? buffers[0])
